@@ -1,0 +1,57 @@
+# Konbit: every target sets up what it needs first, so a fresh machine needs only
+# `make demo` (the local ledger) or `make test` (the whole suite).
+
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+# The solc shim must come before .venv/bin: slither-analyzer installs solc-select,
+# whose `solc` tries to download compilers and hangs offline.
+export PATH := $(CURDIR)/scripts/solc-shim:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export SOLCX_BINARY_PATH := $(CURDIR)/scripts/solc-shim
+
+CONTRACTS := $(shell find contracts -name '*.sol' 2>/dev/null)
+
+.PHONY: setup demo run test test-fast lint compile slither bench clean
+
+setup: $(VENV)/.installed node_modules/.installed build/contracts/.compiled
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip check
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+compile: build/contracts/.compiled
+build/contracts/.compiled: $(CONTRACTS) brownie-config.yaml node_modules/.installed $(VENV)/.installed
+	brownie compile
+	@touch $@
+
+## The main job: the local chain, the backend, and the demo.
+demo: setup
+	konbit demo
+
+run: setup
+	konbit run
+
+## The whole suite: lint, contract tests, backend tests.
+test: setup lint
+	pytest
+
+lint: $(VENV)/.installed
+	ruff check backend tests bench scripts
+	ruff format --check backend tests bench scripts
+	mypy
+
+slither: setup
+	bash scripts/slither.sh
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build reports .pytest_cache .mypy_cache .ruff_cache

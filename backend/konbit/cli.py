@@ -1,0 +1,146 @@
+"""The ``konbit`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from konbit.chain.local import ChainError, LocalChain
+from konbit.settings import Settings, SettingsError
+
+log = logging.getLogger("konbit")
+
+
+def local_chain(settings: Settings) -> LocalChain:
+    return LocalChain(
+        settings.chain_dir,
+        host=settings.chain_host,
+        port=settings.chain_port,
+        chain_id=settings.chain_id,
+    )
+
+
+def cmd_chain(settings: Settings, args: argparse.Namespace) -> int:
+    chain = local_chain(settings)
+    if args.action == "up":
+        status = chain.start(detach=True)
+        print(
+            f"chain up: {status.url} chain id {status.chain_id}, block {status.block_number}"
+            f"{'' if status.managed else ' (attached to a node already listening)'}"
+        )
+        return 0
+    if args.action == "down":
+        stopped = chain.stop()
+        print(
+            "chain down: state saved to " + str(chain.state_file)
+            if stopped
+            else "chain down: no managed chain was running"
+        )
+        return 0
+    status = chain.status()
+    if not status.running:
+        print(f"chain: not running ({chain.url})")
+        return 3
+    print(
+        f"chain: running at {status.url}, chain id {status.chain_id}, "
+        f"block {status.block_number}, pid {status.pid or 'not managed here'}"
+    )
+    return 0
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from konbit.db.engine import make_engine
+    from konbit.db.migrate import upgrade
+
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    print(f"database at revision head ({engine.url.get_backend_name()})")
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from konbit.api.app import create_app
+    from konbit.db.engine import make_engine
+    from konbit.db.migrate import upgrade
+
+    chain = local_chain(settings) if settings.managed_chain else None
+    started_here = False
+    if chain is not None:
+        already = chain.status().running
+        status = chain.start()
+        started_here = not already
+        log.info(
+            "local chain %s at %s (chain id %s, block %s)",
+            "started" if started_here else "attached",
+            status.url,
+            status.chain_id,
+            status.block_number,
+        )
+    try:
+        engine = make_engine(settings.effective_database_url)
+        upgrade(engine)
+        engine.dispose()
+        log.info("serving on http://%s:%s (API docs at /docs)", settings.host, settings.port)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        if chain is not None and started_here:
+            chain.stop()
+            log.info("local chain stopped; state saved to %s", chain.state_file)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="konbit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chain = sub.add_parser("chain", help="manage the local Anvil chain")
+    chain.add_argument("action", choices=["up", "down", "status"])
+    chain.set_defaults(func=cmd_chain)
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(func=cmd_db)
+
+    run = sub.add_parser("run", help="serve the API (starts the local chain when none is set)")
+    run.add_argument("--host", default=None)
+    run.add_argument("--port", type=int, default=None)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="the local ledger with its demo")
+    demo.add_argument("--host", default=None)
+    demo.add_argument("--port", type=int, default=None)
+    demo.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load(host=getattr(args, "host", None), port=getattr(args, "port", None))
+    except SettingsError as exc:
+        print(f"konbit: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    func: Callable[[Settings, argparse.Namespace], int] = args.func
+    try:
+        return func(settings, args)
+    except ChainError as exc:
+        print(f"konbit: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""SQL storage: engine and sessions, tables, Alembic migrations."""

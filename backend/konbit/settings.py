@@ -1,0 +1,105 @@
+"""The one settings object.
+
+Precedence, highest first: keyword overrides, ``KONBIT_*`` environment variables, a
+``.env`` file, the defaults below. pydantic-settings is not used because eth-brownie pins
+python-dotenv 0.16, which pydantic-settings refuses; this module does the same job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "KONBIT_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+class Settings(BaseModel):
+    """Runtime configuration of a Konbit backend."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path(".konbit"), description="Local state: chain, database, vault, deployments."
+    )
+    rpc_url: str | None = Field(
+        default=None, description="JSON-RPC URL of an EVM node; unset: the managed local Anvil."
+    )
+    chain_host: str = Field(default="127.0.0.1", description="Host of the managed local Anvil.")
+    chain_port: int = Field(default=8545, ge=0, le=65535, description="Port of the managed Anvil.")
+    chain_id: int = Field(default=31337, ge=1, description="Chain id of the managed Anvil.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; unset: SQLite at <data_dir>/konbit.db."
+    )
+    host: str = Field(default="127.0.0.1", description="Host the HTTP API binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP API binds to.")
+    vault_master_key_file: Path | None = Field(
+        default=None, description="Vault master key file; unset: <data_dir>/vault/master.key."
+    )
+    vault_master_key: SecretStr | None = Field(
+        default=None, description="Vault master key (base64), instead of the file."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @property
+    def managed_chain(self) -> bool:
+        """True when the backend runs its own local Anvil rather than a given node."""
+        return self.rpc_url is None
+
+    @property
+    def effective_rpc_url(self) -> str:
+        return self.rpc_url or f"http://{self.chain_host}:{self.chain_port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'konbit.db'}"
+
+    @property
+    def effective_vault_master_key_file(self) -> Path:
+        return self.vault_master_key_file or self.data_dir / "vault" / "master.key"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.data_dir / "chain"
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        env_file: Path | None = Path(".env"),
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings from defaults, ``.env``, the environment and ``overrides``."""
+        values: dict[str, Any] = {}
+        if env_file is not None and env_file.is_file():
+            values.update(_prefixed(dotenv_values(env_file)))
+        values.update(_prefixed(os.environ if environ is None else environ))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
+            )
+            raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _prefixed(source: Mapping[str, str | None]) -> dict[str, str]:
+    known = set(Settings.model_fields)
+    out: dict[str, str] = {}
+    for key, value in source.items():
+        if value is None or not key.upper().startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in known and value != "":
+            out[name] = value
+    return out

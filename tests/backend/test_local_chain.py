@@ -1,0 +1,85 @@
+"""The managed Anvil: start, persist across a clean stop, attach, CLI."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from konbit.chain.local import ChainError, LocalChain, free_port
+from web3 import Web3
+
+
+def _send_value(url: str, to: str, wei: int) -> str:
+    w3 = Web3(Web3.HTTPProvider(url))
+    sender = w3.eth.accounts[0]
+    tx_hash = w3.eth.send_transaction({"from": sender, "to": to, "value": wei})
+    w3.eth.wait_for_transaction_receipt(tx_hash)
+    return tx_hash.hex()
+
+
+def test_transaction_survives_stop_and_restart(tmp_path: Path) -> None:
+    recipient = Account.create().address
+    chain = LocalChain(tmp_path / "chain", port=free_port())
+    chain.start()
+    try:
+        tx_hash = _send_value(chain.url, recipient, 12_345)
+        block_before = chain.status().block_number
+    finally:
+        assert chain.stop()
+    assert chain.state_file.stat().st_size > 0
+    assert not chain.status().running
+
+    again = LocalChain(tmp_path / "chain", port=free_port())
+    again.start()
+    try:
+        w3 = Web3(Web3.HTTPProvider(again.url))
+        assert w3.eth.get_balance(recipient) == 12_345
+        assert w3.eth.block_number == block_before
+        receipt = w3.eth.get_transaction_receipt(tx_hash)
+        assert receipt["status"] == 1
+    finally:
+        again.stop()
+
+
+def test_start_attaches_to_a_node_already_listening(tmp_path: Path) -> None:
+    first = LocalChain(tmp_path / "a", port=free_port())
+    first.start()
+    try:
+        second = LocalChain(tmp_path / "b", port=first.port)
+        status = second.start()
+        assert status.running
+        assert not status.managed  # nothing recorded in b/: attached, not started
+        assert not second.stop()  # and it does not stop a node it did not start
+        assert first.status().running
+    finally:
+        first.stop()
+
+
+def test_wrong_chain_id_on_port_is_refused(tmp_path: Path) -> None:
+    with LocalChain(tmp_path / "a", port=free_port(), chain_id=31337) as first:
+        other = LocalChain(tmp_path / "b", port=first.port, chain_id=777)
+        with pytest.raises(ChainError, match="chain id 31337"):
+            other.start()
+
+
+def test_cli_up_status_down(tmp_path: Path) -> None:
+    env = {**os.environ, "KONBIT_DATA_DIR": str(tmp_path), "KONBIT_CHAIN_PORT": str(free_port())}
+    konbit = [sys.executable, "-m", "konbit.cli", "chain"]
+
+    def run(action: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*konbit, action], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    assert run("status").returncode == 3
+    up = run("up")
+    assert up.returncode == 0, up.stderr
+    assert "chain id 31337" in up.stdout
+    status = run("status")
+    assert status.returncode == 0 and "running" in status.stdout
+    down = run("down")
+    assert down.returncode == 0 and "state saved" in down.stdout
+    assert (tmp_path / "chain" / "state.json").stat().st_size > 0
+    assert run("status").returncode == 3

@@ -1,0 +1,58 @@
+"""Settings precedence: overrides > environment > .env file > defaults."""
+
+from pathlib import Path
+
+import pytest
+from konbit.settings import Settings, SettingsError
+
+
+def test_defaults_use_managed_chain_and_sqlite(tmp_path: Path) -> None:
+    s = Settings.load(env_file=tmp_path / "absent.env", environ={})
+    assert s.managed_chain
+    assert s.effective_rpc_url == "http://127.0.0.1:8545"
+    assert s.effective_database_url == "sqlite:///.konbit/konbit.db"
+    assert s.effective_vault_master_key_file == Path(".konbit/vault/master.key")
+    assert (s.host, s.port) == ("127.0.0.1", 8000)
+
+
+def test_env_file_beats_defaults_and_environment_beats_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("KONBIT_PORT=8100\nKONBIT_DATA_DIR=/srv/konbit\nKONBIT_CHAIN_PORT=9000\n")
+    s = Settings.load(env_file=env_file, environ={"KONBIT_PORT": "8200"})
+    assert s.port == 8200  # environment wins over .env
+    assert s.data_dir == Path("/srv/konbit")  # .env wins over default
+    assert s.chain_port == 9000
+    assert s.effective_database_url == "sqlite:////srv/konbit/konbit.db"
+
+
+def test_overrides_beat_environment(tmp_path: Path) -> None:
+    s = Settings.load(
+        env_file=None,
+        environ={"KONBIT_PORT": "8200", "KONBIT_RPC_URL": "http://127.0.0.1:1234"},
+        port=8300,
+    )
+    assert s.port == 8300
+    assert not s.managed_chain
+    assert s.effective_rpc_url == "http://127.0.0.1:1234"
+
+
+def test_unrelated_and_empty_variables_are_ignored() -> None:
+    s = Settings.load(env_file=None, environ={"PORT": "1", "KONBIT_PORT": "", "KONBIT_NOPE": "x"})
+    assert s.port == 8000
+
+
+def test_bad_value_names_the_variable_and_hides_secrets() -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.load(
+            env_file=None,
+            environ={"KONBIT_PORT": "not-a-port", "KONBIT_VAULT_MASTER_KEY": "s3cr3t-key"},
+        )
+    assert "KONBIT_PORT" in str(err.value)
+    assert "s3cr3t" not in str(err.value)
+
+
+def test_secret_is_not_in_repr() -> None:
+    s = Settings.load(env_file=None, environ={"KONBIT_VAULT_MASTER_KEY": "s3cr3t-key"})
+    assert "s3cr3t" not in repr(s)
+    assert s.vault_master_key is not None
+    assert s.vault_master_key.get_secret_value() == "s3cr3t-key"
