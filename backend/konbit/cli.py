@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from konbit.chain.local import ChainError, LocalChain
 from konbit.settings import Settings, SettingsError
+from konbit.vault.cli import register as register_vault
 
 log = logging.getLogger("konbit")
 
@@ -98,6 +99,25 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    import threading
+
+    from konbit.runtime import Runtime
+
+    runtime = Runtime(settings)
+    worker = runtime.worker()
+    try:
+        if args.drain:
+            worker.drain(timeout=args.timeout)
+            print("outbox drained: nothing pending")
+        else:
+            worker.run_forever(threading.Event())
+    finally:
+        worker.close()
+        runtime.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="konbit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
 
+    worker = sub.add_parser("worker", help="run the outbox worker alone")
+    worker.add_argument("--drain", action="store_true", help="exit once nothing is pending")
+    worker.add_argument("--timeout", type=float, default=300.0, help="--drain gives up after")
+    worker.set_defaults(func=cmd_worker)
+
     run = sub.add_parser("run", help="serve the API (starts the local chain when none is set)")
     run.add_argument("--host", default=None)
     run.add_argument("--port", type=int, default=None)
@@ -119,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default=None)
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(func=cmd_run)
+    register_vault(sub)
     return parser
 
 

@@ -47,6 +47,11 @@ class Settings(BaseModel):
     vault_master_key: SecretStr | None = Field(
         default=None, description="Vault master key (base64), instead of the file."
     )
+    gas_topup_wei: int = Field(
+        default=50_000_000_000_000_000,
+        ge=0,
+        description="Native coin the operator sends a custodial account whose gas runs low.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @property

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from konbit.chain.local import LocalChain, free_port
-from konbit.db.engine import make_engine
-from konbit.paths import PROJECT_ROOT
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from web3 import Web3
+
+from konbit.chain.local import LocalChain, free_port
+from konbit.db.engine import make_engine
+from konbit.paths import PROJECT_ROOT
 
 PG_SCRIPT = PROJECT_ROOT / "scripts" / "throwaway-postgres.sh"
 

@@ -3,8 +3,9 @@
 import json
 import subprocess
 
-from konbit.paths import ARTIFACTS_DIR, PROJECT_ROOT
 from web3 import Web3
+
+from konbit.paths import ARTIFACTS_DIR, PROJECT_ROOT
 
 
 def test_shim_reports_native_version_format() -> None:

@@ -1,13 +1,14 @@
 """Database smoke test, on SQLite and on PostgreSQL: migrate, write, read, constraints."""
 
 import pytest
-from konbit.db.engine import database_kind
-from konbit.db.migrate import upgrade
-from konbit.db.models import Deployment
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+
+from konbit.db.engine import database_kind
+from konbit.db.migrate import upgrade
+from konbit.db.models import Deployment
 
 
 def test_migrate_write_read(engine: Engine, database_url: str) -> None:

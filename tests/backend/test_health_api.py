@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+
 from konbit.api.app import create_app
 from konbit.chain.local import LocalChain, free_port
 from konbit.db.engine import make_engine

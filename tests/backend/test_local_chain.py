@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from konbit.chain.local import ChainError, LocalChain, free_port
 from web3 import Web3
+
+from konbit.chain.local import ChainError, LocalChain, free_port
 
 
 def _send_value(url: str, to: str, wei: int) -> str:

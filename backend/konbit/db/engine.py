@@ -37,7 +37,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip per checkout on the hot paths; recycling
+    # connections hourly covers servers that drop idle ones.
+    options = {"pool_recycle": 3600, "pool_size": 10, "max_overflow": 20, **kwargs}
+    return create_engine(url, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

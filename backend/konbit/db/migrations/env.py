@@ -1,9 +1,12 @@
 """Alembic environment: uses the connection handed over by konbit.db.migrate when given."""
 
 from alembic import context
-from konbit.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
+
+from konbit.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from konbit.outbox import models as outbox_models  # noqa: F401
+from konbit.vault import models as vault_models  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -1,0 +1,76 @@
+"""The long-lived parts of a backend process, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from web3 import Web3
+
+from konbit.chain.connection import connect
+from konbit.chain.contracts import AddressBook, KonbitContracts, default_error_decoder
+from konbit.chain.rpc import RpcClient
+from konbit.db.engine import make_engine
+from konbit.outbox.sponsor import TopUpSponsor
+from konbit.outbox.worker import OutboxWorker
+from konbit.settings import Settings
+from konbit.vault.service import Vault
+
+OPERATOR_KIND = "operator"
+
+
+@dataclass
+class Runtime:
+    """Engine, chain connection, vault and contracts of one backend process."""
+
+    settings: Settings
+    engine: Engine = field(init=False)
+    w3: Web3 = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.settings.effective_database_url)
+        self.w3 = connect(self.settings)
+
+    @cached_property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    @cached_property
+    def vault(self) -> Vault:
+        return Vault(self.engine, self.settings)
+
+    def operator(self) -> str | None:
+        """The operator's custodial address (deployer, gas sponsor), if there is one."""
+        for account in self.vault.accounts():
+            if account.kind == OPERATOR_KIND:
+                return account.address
+        return None
+
+    def address_book(self) -> AddressBook | None:
+        return AddressBook.load(self.settings.data_dir, self.chain_id)
+
+    def contracts(self) -> KonbitContracts:
+        book = self.address_book()
+        if book is None:
+            raise RuntimeError(f"nothing deployed on chain {self.chain_id}: run `konbit deploy`")
+        return KonbitContracts(self.w3, book)
+
+    @cached_property
+    def rpc(self) -> RpcClient:
+        return RpcClient(self.settings.effective_rpc_url)
+
+    def worker(self, **options: Any) -> OutboxWorker:
+        operator = self.operator()
+        sponsor = (
+            TopUpSponsor(self.engine, self.rpc, operator, topup_wei=self.settings.gas_topup_wei)
+            if operator is not None and self.settings.gas_topup_wei > 0
+            else None
+        )
+        return OutboxWorker(
+            self.engine, self.rpc, self.vault, default_error_decoder(), sponsor=sponsor, **options
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
