@@ -65,8 +65,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from konbit.api.app import create_app
-    from konbit.db.engine import make_engine
+    from konbit.chain.deploy import LOCAL_CHAIN_IDS, deploy
     from konbit.db.migrate import upgrade
+    from konbit.runtime import Runtime
 
     chain = local_chain(settings) if settings.managed_chain else None
     started_here = False
@@ -82,9 +83,13 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             status.block_number,
         )
     try:
-        engine = make_engine(settings.effective_database_url)
-        upgrade(engine)
-        engine.dispose()
+        runtime = Runtime(settings)
+        try:
+            upgrade(runtime.engine)
+            if runtime.chain_id in LOCAL_CHAIN_IDS:
+                deploy(runtime, progress=lambda line: log.info("deploy: %s", line.strip()))
+        finally:
+            runtime.close()
         log.info("serving on http://%s:%s (API docs at /docs)", settings.host, settings.port)
         uvicorn.run(
             create_app(settings),
@@ -118,6 +123,21 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
+    from konbit.chain.deploy import deploy
+    from konbit.db.migrate import upgrade
+    from konbit.runtime import Runtime
+
+    runtime = Runtime(settings)
+    try:
+        upgrade(runtime.engine)
+        print(f"deploying to chain {runtime.chain_id} at {settings.effective_rpc_url}")
+        deploy(runtime, local=True if args.local else None)
+    finally:
+        runtime.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="konbit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
+
+    deploy = sub.add_parser("deploy", help="deploy and wire the contracts (idempotent)")
+    deploy.add_argument(
+        "--local",
+        action="store_true",
+        help="treat the chain as local (test stablecoin, funded operator)",
+    )
+    deploy.set_defaults(func=cmd_deploy)
 
     worker = sub.add_parser("worker", help="run the outbox worker alone")
     worker.add_argument("--drain", action="store_true", help="exit once nothing is pending")

@@ -1,34 +1,47 @@
-"""The FastAPI application and its shared state."""
+"""The FastAPI application: shared runtime, background workers, routers."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from web3 import Web3
 
 from konbit import __version__
 from konbit.api.routes import health
-from konbit.chain.connection import connect
-from konbit.db.engine import make_engine
+from konbit.runtime import Runtime
 from konbit.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the database must already be migrated (``konbit run`` does it)."""
+
+def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
+    """Build the app; the database must already be migrated (``konbit run`` does it).
+
+    With ``background``, the outbox worker runs in a thread for the app's lifetime.
+    """
     settings = settings or Settings.load()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.effective_database_url)
+        runtime = Runtime(settings)
         app.state.settings = settings
-        app.state.engine = engine
-        app.state.web3 = connect(settings, timeout=5.0)
+        app.state.runtime = runtime
+        app.state.engine = runtime.engine
+        app.state.web3 = runtime.w3
+        stop = threading.Event()
+        threads: list[threading.Thread] = []
+        if background:
+            threads.append(_start_worker(runtime, stop))
         try:
             yield
         finally:
-            engine.dispose()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+            runtime.close()
 
     app = FastAPI(
         title="Konbit",
@@ -40,6 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def web3_of(app: FastAPI) -> Web3:
-    web3: Web3 = app.state.web3
-    return web3
+def _start_worker(runtime: Runtime, stop: threading.Event) -> threading.Thread:
+    def run() -> None:
+        try:
+            worker = runtime.worker()
+        except Exception:  # no vault table, chain down: the API still answers /healthz
+            log.exception("outbox worker not started")
+            return
+        try:
+            worker.run_forever(stop)
+        finally:
+            worker.close()
+
+    thread = threading.Thread(target=run, name="outbox-worker", daemon=True)
+    thread.start()
+    return thread

@@ -156,11 +156,18 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class AddressBook:
-    """Where each contract lives on one chain, and from which block to read its events."""
+    """Where each contract lives on one chain, and from which block to read its events.
+
+    ``init_hashes`` (keccak of creation code with constructor arguments) and
+    ``code_hashes`` (keccak of the runtime code at the address) let ``konbit deploy`` skip a
+    contract that is already there, unchanged.
+    """
 
     chain_id: int
     addresses: dict[str, str]
     deploy_block: int = 0
+    code_hashes: dict[str, str] = field(default_factory=dict)
+    init_hashes: dict[str, str] = field(default_factory=dict)
 
     def address(self, name: str) -> str:
         try:
@@ -184,23 +191,22 @@ class AddressBook:
             chain_id=int(data["chainId"]),
             addresses=dict(data["contracts"]),
             deploy_block=int(data.get("deployBlock", 0)),
+            code_hashes=dict(data.get("codeHashes", {})),
+            init_hashes=dict(data.get("initHashes", {})),
         )
 
     def save(self, data_dir: Path) -> Path:
         path = self.path(data_dir, self.chain_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps(
-                {
-                    "chainId": self.chain_id,
-                    "deployBlock": self.deploy_block,
-                    "contracts": self.addresses,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        body = {
+            "chainId": self.chain_id,
+            "deployBlock": self.deploy_block,
+            "contracts": self.addresses,
+            "codeHashes": self.code_hashes,
+            "initHashes": self.init_hashes,
+        }
+        tmp.write_text(json.dumps(body, indent=2) + "\n")
         tmp.replace(path)
         return path
 
