@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from konbit.chain.local import ChainError, LocalChain
+from konbit.mirror.cli import register as register_mirror
 from konbit.settings import Settings, SettingsError
 from konbit.vault.cli import register as register_vault
 
@@ -138,6 +139,24 @@ def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
+    from konbit.api.auth import issue_key
+    from konbit.api.models import Role
+    from konbit.db.migrate import upgrade
+    from konbit.runtime import OPERATOR_KIND, Runtime
+
+    runtime = Runtime(settings)
+    try:
+        upgrade(runtime.engine)
+        operator = runtime.operator() or runtime.vault.create_account(OPERATOR_KIND, "operator")
+        row, secret = issue_key(runtime.engine, operator, Role.OPERATOR, args.label)
+    finally:
+        runtime.close()
+    print(f"operator API key {row.prefix}... (id {row.id}) for {operator}; shown once:")
+    print(secret)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="konbit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.set_defaults(func=cmd_deploy)
 
+    apikey = sub.add_parser("apikey", help="issue the operator's API key (bootstrap)")
+    apikey.add_argument("--label", default="cli")
+    apikey.set_defaults(func=cmd_apikey)
+
     worker = sub.add_parser("worker", help="run the outbox worker alone")
     worker.add_argument("--drain", action="store_true", help="exit once nothing is pending")
     worker.add_argument("--timeout", type=float, default=300.0, help="--drain gives up after")
@@ -173,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=None)
     demo.set_defaults(func=cmd_run)
     register_vault(sub)
+    register_mirror(sub)
     return parser
 
 

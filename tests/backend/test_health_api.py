@@ -1,41 +1,16 @@
 """GET /healthz over real HTTP, served by uvicorn, against a real Anvil and database."""
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from konbit.api.app import create_app
 from konbit.chain.local import LocalChain, free_port
 from konbit.db.engine import make_engine
 from konbit.db.migrate import upgrade
 from konbit.settings import Settings
-
-
-class _Server:
-    def __init__(self, settings: Settings) -> None:
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{settings.port}"
-
-    def __enter__(self) -> "_Server":
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture
@@ -54,13 +29,13 @@ def settings(anvil: LocalChain, database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def server(settings: Settings) -> Iterator[_Server]:
-    with _Server(settings) as srv:
+def server(settings: Settings, live_server: Any) -> Iterator[Any]:
+    with live_server(settings) as srv:
         yield srv
 
 
 def test_healthz_reports_chain_and_database(
-    server: _Server, settings: Settings, anvil: LocalChain
+    server: Any, settings: Settings, anvil: LocalChain
 ) -> None:
     reply = httpx.get(server.url + "/healthz")
     assert reply.status_code == 200
@@ -71,7 +46,7 @@ def test_healthz_reports_chain_and_database(
     assert body["database"] == settings.effective_database_url.split(":")[0].split("+")[0]
 
 
-def test_healthz_503_when_chain_is_down(tmp_path: Path) -> None:
+def test_healthz_503_when_chain_is_down(tmp_path: Path, live_server: Any) -> None:
     settings = Settings.load(
         env_file=None,
         environ={},
@@ -80,7 +55,7 @@ def test_healthz_503_when_chain_is_down(tmp_path: Path) -> None:
         database_url=f"sqlite:///{tmp_path / 'k.db'}",
         port=free_port(),
     )
-    with _Server(settings) as srv:
+    with live_server(settings) as srv:
         reply = httpx.get(srv.url + "/healthz")
     assert reply.status_code == 503
     assert reply.headers["content-type"].startswith("application/problem+json")

@@ -74,7 +74,7 @@ def env(anvil: LocalChain, database_url: str, tmp_path: Path) -> Iterator[Env]:
     # The test stablecoin, deployed through the outbox itself (contract creation).
     artifact = load_artifact("TestStablecoin")
     with Session(runtime.engine) as s:
-        row, _ = submit(s, key="deploy-coin", sender=operator, data=artifact.bytecode)
+        submit(s, key="deploy-coin", sender=operator, data=artifact.bytecode)
     worker = runtime.worker()
     worker.drain(timeout=60)
     worker.close()
@@ -88,8 +88,15 @@ def env(anvil: LocalChain, database_url: str, tmp_path: Path) -> Iterator[Env]:
 
 def _faucet(env: Env, key: str, sender: str, to: str, amount: int) -> OutboxTx:
     with Session(env.engine) as s:
-        row, _ = submit(s, key=key, sender=sender, contracts=env.contracts,
-                        contract="TestStablecoin", function="faucet", args=[to, amount])
+        row, _ = submit(
+            s,
+            key=key,
+            sender=sender,
+            contracts=env.contracts,
+            contract="TestStablecoin",
+            function="faucet",
+            args=[to, amount],
+        )
         return row
 
 
@@ -101,6 +108,7 @@ def test_200_concurrent_submissions_from_20_senders(env: Env) -> None:
     loop = threading.Thread(target=worker.run_forever, args=(stop, 0.01))
     loop.start()
     try:
+
         def submit_all(i: int, sender: str) -> None:
             for j in range(10):
                 _faucet(env, f"c-{i}-{j}", sender, sink, 1 + j)
@@ -160,7 +168,9 @@ def test_revert_is_recorded_with_the_custom_error(env: Env) -> None:
     assert failed.status == TxStatus.FAILED
     assert failed.error_name == "FaucetLimitExceeded"
     assert json.loads(failed.error_args_json or "{}") == {
-        "requested": too_much, "max": 1_000_000 * 10**6}
+        "requested": too_much,
+        "max": 1_000_000 * 10**6,
+    }
     assert failed.nonce is None  # refused before signing: no nonce used
     assert fine.status == TxStatus.MINED and fine.nonce == 0
 
@@ -178,9 +188,19 @@ def test_nonce_used_outside_the_outbox_is_resynced(env: Env) -> None:
     _faucet(env, "r1", sender, sender, 1)
     worker.drain()
     # Someone uses the key directly (e.g. an exported keystore): nonce 1 is taken.
-    signed = env.runtime.vault.sign_transaction(sender, {
-        "chainId": env.runtime.chain_id, "nonce": 1, "to": sender, "value": 0, "gas": 21_000,
-        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "type": 2})
+    signed = env.runtime.vault.sign_transaction(
+        sender,
+        {
+            "chainId": env.runtime.chain_id,
+            "nonce": 1,
+            "to": sender,
+            "value": 0,
+            "gas": 21_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**9,
+            "type": 2,
+        },
+    )
     env.w3.eth.wait_for_transaction_receipt(env.w3.eth.send_raw_transaction(signed.raw_transaction))
     _faucet(env, "r2", sender, sender, 2)
     worker.drain()
@@ -217,8 +237,13 @@ def test_worker_killed_mid_step_then_restarted_mines_each_tx_once(env: Env, step
         "KONBIT_DATABASE_URL": env.settings.effective_database_url,
     }
     worker_cmd = [sys.executable, "-m", "konbit.cli", "worker", "--drain", "--timeout", "60"]
-    crashed = subprocess.run(worker_cmd, env={**run_env, "KONBIT_OUTBOX_CRASH_AT": f"{step}:5"},
-                             capture_output=True, text=True, timeout=120)
+    crashed = subprocess.run(
+        worker_cmd,
+        env={**run_env, "KONBIT_OUTBOX_CRASH_AT": f"{step}:5"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert crashed.returncode == 75, crashed.stderr  # died at the hook, mid-batch
     statuses = {r.status for r in env.rows() if r.idempotency_key.startswith(f"k-{step}")}
     assert statuses & {TxStatus.QUEUED.value, TxStatus.SIGNED.value, TxStatus.SENT.value}

@@ -10,7 +10,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from konbit import __version__
-from konbit.api.routes import health
+from konbit.api import problems
+from konbit.api.routes import (
+    arbiter,
+    carrier,
+    cooperative,
+    exporter,
+    financier,
+    health,
+    inspector,
+    operator,
+    transactions,
+)
 from konbit.runtime import Runtime
 from konbit.settings import Settings
 
@@ -20,7 +31,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     """Build the app; the database must already be migrated (``konbit run`` does it).
 
-    With ``background``, the outbox worker runs in a thread for the app's lifetime.
+    With ``background``, the outbox worker and the mirror run in threads for the app's lifetime.
     """
     settings = settings or Settings.load()
 
@@ -33,8 +44,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.web3 = runtime.w3
         stop = threading.Event()
         threads: list[threading.Thread] = []
+        app.state.mirror_running = background
         if background:
             threads.append(_start_worker(runtime, stop))
+            threads.append(_start_mirror(runtime, stop))
         try:
             yield
         finally:
@@ -49,7 +62,19 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         summary="Traceability ledger for smallholder clusters",
         lifespan=lifespan,
     )
+    problems.install(app)
     app.include_router(health.router)
+    for router in (
+        operator.router,
+        cooperative.router,
+        exporter.router,
+        carrier.router,
+        financier.router,
+        inspector.router,
+        arbiter.router,
+        transactions.router,
+    ):
+        app.include_router(router)
     return app
 
 
@@ -68,3 +93,10 @@ def _start_worker(runtime: Runtime, stop: threading.Event) -> threading.Thread:
     thread = threading.Thread(target=run, name="outbox-worker", daemon=True)
     thread.start()
     return thread
+
+
+def _start_mirror(runtime: Runtime, stop: threading.Event) -> threading.Thread:
+    """Follow the chain into SQL; waits for a deployment, stops for good on a chain reset."""
+    from konbit.mirror.indexer import follow_in_thread
+
+    return follow_in_thread(runtime, stop)

@@ -1,0 +1,96 @@
+"""Errors as RFC 9457 ``application/problem+json``; never a stack trace.
+
+422 names each bad field, 409 carries a contract's custom error by name, and 401, 403
+and 404 stay distinct.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from konbit.outbox.service import IdempotencyConflict, OutboxError
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise to answer with a problem document."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.extra = extra
+
+
+class ContractRevert(Problem):
+    """The contract refuses the call: 409 with the custom error's name and arguments."""
+
+    def __init__(self, error: str, args: dict[str, Any], detail: str | None = None) -> None:
+        super().__init__(
+            409,
+            detail or f"the contract refused the call: {error}",
+            title="Contract revert",
+            error=error,
+            args=args,
+        )
+
+
+def problem(status: int, detail: str, *, title: str | None = None, **extra: Any) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[-1] if loc else "body")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+            for e in exc.errors()
+        ]
+        named = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return problem(422, f"invalid input: {named}", errors=errors)
+
+    @app.exception_handler(Problem)
+    async def problem_raised(_: Request, exc: Problem) -> JSONResponse:
+        return problem(exc.status, exc.detail, title=exc.title, **exc.extra)
+
+    @app.exception_handler(IdempotencyConflict)
+    async def idempotency(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return problem(409, str(exc), title="Idempotency key reused")
+
+    @app.exception_handler(OutboxError)
+    async def outbox(_: Request, exc: OutboxError) -> JSONResponse:
+        return problem(422, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "an internal error occurred; it has been logged")

@@ -1,0 +1,155 @@
+"""Exporters: purchase orders, escrow funding, delivery confirmation, disputes, receipt."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from konbit.api.auth import Actor, owner_or_403, require
+from konbit.api.models import Role
+from konbit.api.routes._write import (
+    WRITE_RESPONSES,
+    chain_call,
+    consignment_cooperative,
+    custody_call,
+    order_parties,
+    write,
+)
+from konbit.api.schemas import (
+    Address,
+    Bps,
+    Crop,
+    CustodyIn,
+    Grade,
+    Grams,
+    Hash32,
+    Id,
+    PositiveAmount,
+    Timestamp,
+    Wait,
+)
+from konbit.api.writes import Call, runtime_of
+
+router = APIRouter(prefix="/exporter", tags=["exporter"])
+Exporter = Annotated[Actor, Depends(require(Role.EXPORTER))]
+
+
+class OrderIn(BaseModel):
+    cooperative: Address
+    crop: Crop
+    grams: Grams
+    price_per_kg: PositiveAmount = Field(description="token minor units per kilogram")
+    min_grade: Grade = 0
+    delivery_deadline: Timestamp
+    coop_fee_bps: Bps = 0
+    token: Address | None = Field(
+        default=None, description="allow-listed stablecoin; default: the local test one"
+    )
+
+
+@router.post("/orders", status_code=202, responses=WRITE_RESPONSES)
+async def propose_order(
+    body: OrderIn, request: Request, actor: Exporter, wait: Wait = False
+) -> JSONResponse:
+    """Propose a purchase order to a cooperative."""
+    token = body.token or runtime_of(request).contracts().book.address("TestStablecoin")
+    call = Call(
+        "SaleEscrow",
+        "propose",
+        [
+            body.cooperative,
+            token,
+            body.crop,
+            body.grams,
+            body.price_per_kg,
+            body.min_grade,
+            body.delivery_deadline,
+            body.coop_fee_bps,
+        ],
+    )
+    return await write(request, actor, [call], wait=wait)
+
+
+@router.post("/orders/{order_id}/fund", status_code=202, responses=WRITE_RESPONSES)
+async def fund_order(
+    order_id: Id, request: Request, actor: Exporter, wait: Wait = False
+) -> JSONResponse:
+    """Lock the order's deposit in escrow (approve, then fund)."""
+    owner_or_403(actor, order_parties(request, order_id)[0], f"order {order_id}")
+    order = chain_call(request, "SaleEscrow", "getOrder", order_id)
+    token, deposit = order[8], order[13]
+    escrow = runtime_of(request).contracts().escrow.address
+    calls = [
+        Call("TestStablecoin", "approve", [escrow, deposit]),
+        Call("SaleEscrow", "fund", [order_id]),
+    ]
+    if token != runtime_of(request).contracts().book.addresses.get("TestStablecoin"):
+        from konbit.api.problems import Problem
+
+        raise Problem(
+            409, f"order {order_id} is paid in {token}, which this backend cannot approve"
+        )
+    return await write(request, actor, calls, wait=wait)
+
+
+class ConfirmIn(BaseModel):
+    accepted_grams: int = Field(ge=0, le=2**64 - 1, description="grams accepted on arrival")
+    rejected_lots: list[int] = Field(default_factory=list, max_length=1000)
+
+
+@router.post("/orders/{order_id}/confirm", status_code=202, responses=WRITE_RESPONSES)
+async def confirm_delivery(
+    order_id: Id, body: ConfirmIn, request: Request, actor: Exporter, wait: Wait = False
+) -> JSONResponse:
+    """Confirm delivery: the grams accepted and the lots rejected; payment = grams x price."""
+    owner_or_403(actor, order_parties(request, order_id)[0], f"order {order_id}")
+    call = Call(
+        "SaleEscrow", "confirmDelivery", [order_id, body.accepted_grams, body.rejected_lots]
+    )
+    return await write(request, actor, [call], wait=wait)
+
+
+class DisputeIn(BaseModel):
+    reason_hash: Hash32
+
+
+@router.post("/orders/{order_id}/dispute", status_code=202, responses=WRITE_RESPONSES)
+async def dispute(
+    order_id: Id, body: DisputeIn, request: Request, actor: Exporter, wait: Wait = False
+) -> JSONResponse:
+    """Dispute a delivery within the window."""
+    owner_or_403(actor, order_parties(request, order_id)[0], f"order {order_id}")
+    call = Call("SaleEscrow", "dispute", [order_id, body.reason_hash])
+    return await write(request, actor, [call], wait=wait)
+
+
+@router.post("/orders/{order_id}/cancel", status_code=202, responses=WRITE_RESPONSES)
+async def cancel_order(
+    order_id: Id, request: Request, actor: Exporter, wait: Wait = False
+) -> JSONResponse:
+    """Cancel an order before it is funded."""
+    owner_or_403(actor, order_parties(request, order_id)[0], f"order {order_id}")
+    return await write(request, actor, [Call("SaleEscrow", "cancel", [order_id])], wait=wait)
+
+
+@router.post("/orders/{order_id}/refund", status_code=202, responses=WRITE_RESPONSES)
+async def refund(
+    order_id: Id, request: Request, actor: Exporter, wait: Wait = False
+) -> JSONResponse:
+    """Take the deposit back after the deadline passed without delivery."""
+    owner_or_403(actor, order_parties(request, order_id)[0], f"order {order_id}")
+    return await write(request, actor, [Call("SaleEscrow", "refund", [order_id])], wait=wait)
+
+
+@router.post("/consignments/{consignment_id}/receive", status_code=202, responses=WRITE_RESPONSES)
+async def receive(
+    consignment_id: Id, body: CustodyIn, request: Request, actor: Exporter, wait: Wait = False
+) -> JSONResponse:
+    """Confirm receipt of a consignment handed to the exporter."""
+    consignment_cooperative(request, consignment_id)  # 404 when unknown
+    return await write(
+        request, actor, [custody_call("confirmReceipt", consignment_id, body)], wait=wait
+    )

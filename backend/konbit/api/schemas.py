@@ -1,0 +1,56 @@
+"""Field types shared by the routers: integers for money and weight, hex for hashes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import BaseModel, Field
+
+UINT64 = 2**64 - 1
+UINT128 = 2**128 - 1
+
+Id = Annotated[int, Path(ge=1, le=UINT64, description="on-chain id")]
+Grams = Annotated[int, Field(ge=1, le=UINT64, description="weight in grams")]
+Amount = Annotated[int, Field(ge=0, le=UINT128, description="token minor units (6 decimals)")]
+PositiveAmount = Annotated[int, Field(ge=1, le=UINT128, description="token minor units")]
+Grade = Annotated[int, Field(ge=0, le=255, description="quality grade (higher is better)")]
+Crop = Annotated[int, Field(ge=1, le=65535, description="crop code (1 mango, 2 avocado, ...)")]
+Bps = Annotated[int, Field(ge=0, le=10_000, description="basis points")]
+Timestamp = Annotated[int, Field(ge=0, le=UINT64, description="unix seconds")]
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="0x address")]
+Hash32 = Annotated[
+    str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="keccak-256 of an off-chain document")
+]
+Geohash = Annotated[
+    str, Field(pattern=r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,12}$", description="geohash, 1-12 chars")
+]
+Wait = Annotated[
+    bool, Query(description="answer once mined and mirrored, with the resource (else 202)")
+]
+EMPTY_HASH = "0x" + "00" * 32
+
+
+def geohash_bytes(geohash: str | None) -> str:
+    """A geohash as the contracts' ``bytes12``: ASCII, zero-padded on the right."""
+    raw = (geohash or "").encode("ascii")
+    return "0x" + raw.hex().ljust(24, "0")
+
+
+def geohash_text(value: str | bytes | None) -> str | None:
+    if value is None:
+        return None
+    raw = bytes.fromhex(value[2:]) if isinstance(value, str) else value
+    return raw.rstrip(b"\0").decode("ascii", "replace") or None
+
+
+class CustodyIn(BaseModel):
+    """One step of custody: when, where, and a hash of the evidence (photo, waybill)."""
+
+    at: Timestamp
+    geohash: Geohash
+    evidence_hash: Hash32 = EMPTY_HASH
+
+
+class HandOverIn(CustodyIn):
+    to: Address
