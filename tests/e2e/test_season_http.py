@@ -252,3 +252,21 @@ def test_season_through_http(api: Any) -> None:
         coin.functions.balanceOf(addr["logistics"]).call() - before[addr["logistics"]] == 15 * USD
     )
     assert any(e["event"] == "AdvanceRepaid" for e in body["events"])
+
+    # Reads come from the mirror: public trace, the financier's portfolio, the farmers list.
+    public = api.client(None)
+    trace = ok(public.get(f"/trace/lots/{lots[0]}"))
+    assert trace["grams"] == 100_000 and trace["inspection"] == "passed"
+    assert [c["kind"] for c in trace["consignment"]["custody"]] == [
+        "handover", "receipt", "handover", "receipt"]
+    assert trace["consignment"]["order"]["status"] == "settled"
+    assert "Anne" not in str(trace)  # nothing personal in the public trace
+    failed = ok(public.get(f"/trace/lots/{lots[2]}"))
+    assert failed["inspection"] == "failed"
+    folio = ok(financier.get("/financier/portfolio"))["items"]
+    assert folio[0]["repayments"][0]["repaid"] == 105 * USD
+    listed = ok(coop.get("/cooperative/farmers"))["items"]
+    assert {f["name"] for f in listed} == {"Anne", "Bazile", "Clotilde"}
+    assert all(f["enrolled"] and f["active"] for f in listed)
+    lots_page = ok(coop.get("/cooperative/lots", params={"limit": 2}))
+    assert len(lots_page["items"]) == 2 and lots_page["next_after"] == lots[1]

@@ -20,6 +20,7 @@ from konbit.api.routes import (
     health,
     inspector,
     operator,
+    public,
     transactions,
 )
 from konbit.runtime import Runtime
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         inspector.router,
         arbiter.router,
         transactions.router,
+        public.router,
     ):
         app.include_router(router)
     return app

@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from konbit.api.auth import Actor, owner_or_403, require
 from konbit.api.models import Role
 from konbit.api.problems import Problem
+from konbit.api.reads import After, Limit, Page, as_json, page
 from konbit.api.routes._write import (
     WRITE_RESPONSES,
     advance_request_cooperative,
@@ -38,6 +40,15 @@ from konbit.api.schemas import (
     geohash_bytes,
 )
 from konbit.api.writes import Call, previous_args, runtime_of
+from konbit.mirror.models import (
+    Consignment,
+    Farmer,
+    Lot,
+    SaleOrder,
+    TransportBid,
+    TransportJob,
+)
+from konbit.profiles.models import FarmerProfile
 from konbit.profiles.service import FarmerIn, enrol_farmer_profile, forget_farmer_profile
 
 router = APIRouter(prefix="/cooperative", tags=["cooperative"])
@@ -294,3 +305,95 @@ async def hand_over(
         actor, consignment_cooperative(request, consignment_id), f"consignment {consignment_id}"
     )
     return await write(request, actor, [custody_call("handOver", consignment_id, body)], wait=wait)
+
+
+# ---- reads (from the mirror) ---------------------------------------------------------
+
+
+@router.get("/farmers", response_model=Page)
+def list_farmers(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+    """The cooperative's farmers: private profile joined to on-chain membership."""
+    with Session(runtime_of(request).engine) as session:
+        rows = session.exec(
+            select(FarmerProfile, Farmer)
+            .join(Farmer, col(Farmer.address) == col(FarmerProfile.address), isouter=True)
+            .where(FarmerProfile.cooperative == actor.organisation)
+            .order_by(col(FarmerProfile.created_at))
+            .offset(after)
+            .limit(limit + 1)
+        ).all()
+    items = [
+        {
+            "address": p.address,
+            "name": p.name,
+            "phone": p.phone,
+            "language": p.language,
+            "plot_geohash": p.plot_geohash,
+            "enrolled": f is not None,
+            "active": bool(f and f.active),
+        }
+        for p, f in rows[:limit]
+    ]
+    return Page(items=items, next_after=after + limit if len(rows) > limit else None)
+
+
+@router.get("/lots", response_model=Page)
+def list_lots(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+    """The cooperative's lots, oldest first."""
+    with Session(runtime_of(request).engine) as session:
+        return page(
+            session,
+            Lot,
+            col(Lot.lot_id),
+            [col(Lot.cooperative) == actor.organisation],
+            after=after,
+            limit=limit,
+        )
+
+
+@router.get("/orders", response_model=Page)
+def list_orders(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+    """Orders addressed to the cooperative."""
+    with Session(runtime_of(request).engine) as session:
+        return page(
+            session,
+            SaleOrder,
+            col(SaleOrder.order_id),
+            [col(SaleOrder.cooperative) == actor.organisation],
+            after=after,
+            limit=limit,
+        )
+
+
+@router.get("/consignments", response_model=Page)
+def list_consignments(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+    """The cooperative's consignments with their custody."""
+    with Session(runtime_of(request).engine) as session:
+        return page(
+            session,
+            Consignment,
+            col(Consignment.consignment_id),
+            [col(Consignment.cooperative) == actor.organisation],
+            after=after,
+            limit=limit,
+        )
+
+
+@router.get("/jobs", response_model=Page)
+def list_jobs(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+    """The cooperative's transport jobs, each with its bids."""
+    with Session(runtime_of(request).engine) as session:
+        result = page(
+            session,
+            TransportJob,
+            col(TransportJob.job_id),
+            [col(TransportJob.cooperative) == actor.organisation],
+            after=after,
+            limit=limit,
+        )
+        for job in result.items:
+            bids = session.exec(
+                select(TransportBid).where(TransportBid.job_id == job["job_id"])
+            ).all()
+            job["bids"] = [as_json(b) for b in bids]
+    return result

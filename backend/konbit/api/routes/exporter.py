@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
 
 from konbit.api.auth import Actor, owner_or_403, require
 from konbit.api.models import Role
+from konbit.api.reads import After, Limit, Page, as_json, page
 from konbit.api.routes._write import (
     WRITE_RESPONSES,
     chain_call,
@@ -32,6 +34,7 @@ from konbit.api.schemas import (
     Wait,
 )
 from konbit.api.writes import Call, runtime_of
+from konbit.mirror.models import Consignment, OrderStatus, SaleOrder, TransportJob
 
 router = APIRouter(prefix="/exporter", tags=["exporter"])
 Exporter = Annotated[Actor, Depends(require(Role.EXPORTER))]
@@ -153,3 +156,53 @@ async def receive(
     return await write(
         request, actor, [custody_call("confirmReceipt", consignment_id, body)], wait=wait
     )
+
+
+# ---- reads (from the mirror) ---------------------------------------------------------
+
+
+@router.get("/orders", response_model=Page)
+def list_orders(request: Request, actor: Exporter, after: After = 0, limit: Limit = 50) -> Page:
+    """The exporter's orders, oldest first."""
+    with Session(runtime_of(request).engine) as session:
+        return page(
+            session,
+            SaleOrder,
+            col(SaleOrder.order_id),
+            [col(SaleOrder.exporter) == actor.organisation],
+            after=after,
+            limit=limit,
+        )
+
+
+@router.get("/shipments", response_model=Page)
+def waiting_shipments(
+    request: Request, actor: Exporter, after: After = 0, limit: Limit = 50
+) -> Page:
+    """Shipped orders the exporter is waiting for, with the consignment's custody and transport."""
+    with Session(runtime_of(request).engine) as session:
+        result = page(
+            session,
+            SaleOrder,
+            col(SaleOrder.order_id),
+            [
+                col(SaleOrder.exporter) == actor.organisation,
+                col(SaleOrder.status) == OrderStatus.SHIPPED.value,
+            ],
+            after=after,
+            limit=limit,
+        )
+        for order in result.items:
+            consignment = (
+                session.get(Consignment, order["consignment_id"])
+                if order["consignment_id"]
+                else None
+            )
+            order["consignment"] = as_json(consignment) if consignment else None
+            job = session.exec(
+                select(TransportJob)
+                .where(TransportJob.consignment_id == order["consignment_id"])
+                .order_by(col(TransportJob.job_id).desc())
+            ).first()
+            order["transport"] = as_json(job) if job else None
+    return result

@@ -16,10 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from konbit.api.auth import Actor, issue_key, require
 from konbit.api.models import ApiKey, Role
 from konbit.api.problems import Problem
+from konbit.api.reads import After, Limit, Page, page
 from konbit.api.routes._write import WRITE_RESPONSES, write
 from konbit.api.schemas import Address, Id, PositiveAmount, Wait
 from konbit.api.writes import Call, applied_block, previous_args, runtime_of
 from konbit.chain.deploy import LOCAL_CHAIN_IDS
+from konbit.mirror.models import OrderStatus, SaleOrder
 from konbit.outbox.models import OutboxTx
 from konbit.profiles.service import OrganisationIn, organisation_rows, save_organisation
 
@@ -187,3 +189,17 @@ def status(request: Request, actor: Operator) -> dict[str, Any]:
             "lag_blocks": None if applied is None else head - applied,
         },
     }
+
+
+@router.get("/disputes", response_model=Page)
+def disputes(request: Request, actor: Operator, after: After = 0, limit: Limit = 50) -> Page:
+    """Orders in dispute, waiting for an arbiter."""
+    with Session(runtime_of(request).engine) as session:
+        return page(
+            session,
+            SaleOrder,
+            col(SaleOrder.order_id),
+            [col(SaleOrder.status) == OrderStatus.DISPUTED.value],
+            after=after,
+            limit=limit,
+        )
