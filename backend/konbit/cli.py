@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from konbit.chain.local import ChainError, LocalChain
@@ -62,13 +63,53 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(message: str) -> None:
+    print(f"demo: {message}", flush=True)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """``konbit run`` plus, once the API answers, the demo season (first time only)."""
+    import threading
+
+    def season() -> None:
+        import httpx
+
+        from konbit.demo import run_once
+        from konbit.runtime import Runtime
+
+        url = f"http://{settings.host}:{settings.port}"
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        runtime = Runtime(settings)
+        try:
+            run_once(
+                url,
+                runtime,
+                settings.chain_dir / "demo-season",
+                say=lambda m: print(f"demo: {m}", flush=True),
+            )
+        except Exception as exc:
+            log.error("the demo season stopped: %s", exc)
+        finally:
+            runtime.close()
+
+    threading.Thread(target=season, name="demo", daemon=True).start()
+    return cmd_run(settings, args)
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from konbit.api.app import create_app
-    from konbit.chain.deploy import LOCAL_CHAIN_IDS, deploy
+    from konbit.chain.deploy import deploy
     from konbit.db.migrate import upgrade
     from konbit.runtime import Runtime
+    from konbit.settings import LOCAL_CHAIN_IDS
 
     chain = local_chain(settings) if settings.managed_chain else None
     started_here = False
@@ -194,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the local ledger with its demo")
     demo.add_argument("--host", default=None)
     demo.add_argument("--port", type=int, default=None)
-    demo.set_defaults(func=cmd_run)
+    demo.set_defaults(func=cmd_demo)
     register_vault(sub)
     register_mirror(sub)
     return parser

@@ -16,6 +16,8 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 ENV_PREFIX = "KONBIT_"
+#: Chain ids of development nodes (Anvil, Ganache, Hardhat): no confirmations needed.
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 
 class SettingsError(ValueError):
@@ -53,6 +55,25 @@ class Settings(BaseModel):
         description="Native coin the operator sends a custodial account whose gas runs low.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    confirmations: int | None = Field(
+        default=None,
+        ge=0,
+        description="Blocks the mirror stays behind the head; unset: 0 on a local chain "
+        "(chain id 31337 or 1337), 12 elsewhere.",
+    )
+    mirror_chunk_blocks: int = Field(
+        default=2000,
+        ge=1,
+        description="Blocks per eth_getLogs call the mirror starts with (then adapts).",
+    )
+    mirror_poll_seconds: float = Field(
+        default=0.2, gt=0, description="Pause of the mirror's follow loop once at the head."
+    )
+    mirror_header_window: int = Field(
+        default=256,
+        ge=2,
+        description="Block headers the mirror keeps to find a fork point after a reorg.",
+    )
 
     @property
     def managed_chain(self) -> bool:
@@ -70,6 +91,12 @@ class Settings(BaseModel):
     @property
     def effective_vault_master_key_file(self) -> Path:
         return self.vault_master_key_file or self.data_dir / "vault" / "master.key"
+
+    def effective_confirmations(self, chain_id: int) -> int:
+        """Confirmation depth of the mirror on ``chain_id``."""
+        if self.confirmations is not None:
+            return self.confirmations
+        return 0 if chain_id in LOCAL_CHAIN_IDS else 12
 
     @property
     def chain_dir(self) -> Path:

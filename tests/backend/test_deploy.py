@@ -21,8 +21,9 @@ from konbit.settings import Settings
 
 @pytest.fixture
 def runtime(anvil: LocalChain, database_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings.load(env_file=None, environ={}, data_dir=tmp_path, rpc_url=anvil.url,
-                             database_url=database_url)
+    settings = Settings.load(
+        env_file=None, environ={}, data_dir=tmp_path, rpc_url=anvil.url, database_url=database_url
+    )
     rt = Runtime(settings)
     upgrade(rt.engine)
     yield rt

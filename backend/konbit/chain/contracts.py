@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -266,3 +267,148 @@ def default_error_decoder(artifacts_dir: Path = ARTIFACTS_DIR) -> ErrorDecoder:
     names = (*KONBIT_CONTRACTS, *LOCAL_ONLY_CONTRACTS)
     found = [n for n in names if (artifacts_dir / f"{n}.json").is_file()]
     return ErrorDecoder(load_artifact(n, artifacts_dir) for n in found)
+
+
+@dataclass(frozen=True)
+class DecodedEvent:
+    """One decoded log: which contract and event, and its arguments (JSON-friendly)."""
+
+    contract: str
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _EventAbi:
+    contract: str
+    name: str
+    #: (argument name, canonical type, indexed) in declaration order
+    params: tuple[tuple[str, str, bool], ...]
+    data_types: tuple[str, ...]
+    data_names: tuple[str, ...]
+    #: for each indexed parameter: (name, converter of the 32-byte topic)
+    topic_params: tuple[tuple[str, Any], ...]
+
+
+def _topic_converter(kind: str) -> Any:
+    """How to read an indexed parameter from its topic (hex string of 32 bytes)."""
+    if kind == "address":
+        return lambda t: _checksum("0x" + t[-40:])
+    if kind.startswith(("uint", "int")):
+        if kind.startswith("int"):
+            bits = int(kind[3:] or 256)
+            return lambda t: _signed(int(t, 16), bits)
+        return lambda t: int(t, 16)
+    if kind == "bool":
+        return lambda t: int(t, 16) != 0
+    if kind.startswith("bytes") and kind != "bytes":
+        size = int(kind[5:])
+        return lambda t: "0x" + t[2 : 2 + 2 * size]
+    # Dynamic types (string, bytes, arrays, tuples) are indexed as their keccak hash.
+    return lambda t: t
+
+
+def _signed(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >= 1 << (bits - 1) else value
+
+
+@cache
+def _checksum(address: str) -> str:
+    return str(to_checksum_address(address))
+
+
+class EventDecoder:
+    """topic0 -> event ABI over the Konbit contracts; decodes logs without web3's pipeline.
+
+    Indexed parameters are read from the topics, the rest with one ``eth_abi.decode`` of
+    the data. Values are JSON-friendly: ints stay ints (exact, any size), addresses are
+    checksummed strings, fixed bytes and hashes are 0x-hex, arrays are lists.
+    """
+
+    def __init__(self, artifacts: Iterable[Artifact]) -> None:
+        self._by_topic: dict[str, _EventAbi] = {}
+        for artifact in artifacts:
+            for item in artifact.abi:
+                if item.get("type") != "event" or item.get("anonymous"):
+                    continue
+                inputs = item["inputs"]
+                types = [_type_of(p) for p in inputs]
+                signature = f"{item['name']}({','.join(types)})"
+                topic = "0x" + keccak(text=signature).hex()
+                names = [p.get("name") or f"arg{i}" for i, p in enumerate(inputs)]
+                indexed = [bool(p.get("indexed")) for p in inputs]
+                self._by_topic.setdefault(
+                    topic,
+                    _EventAbi(
+                        contract=artifact.name,
+                        name=item["name"],
+                        params=tuple(zip(names, types, indexed, strict=True)),
+                        data_types=tuple(t for t, ix in zip(types, indexed, strict=True) if not ix),
+                        data_names=tuple(n for n, ix in zip(names, indexed, strict=True) if not ix),
+                        topic_params=tuple(
+                            (n, _topic_converter(t))
+                            for n, t, ix in zip(names, types, indexed, strict=True)
+                            if ix
+                        ),
+                    ),
+                )
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._by_topic)
+
+    def event_names(self) -> set[str]:
+        return {e.name for e in self._by_topic.values()}
+
+    def decode(self, topics: Sequence[str], data: str) -> DecodedEvent | None:
+        """Decode one log from its topics and data (0x-hex, as JSON-RPC returns them).
+
+        None for a log whose topic0 is not a known event (another contract's, anonymous).
+        """
+        if not topics:
+            return None
+        abi = self._by_topic.get(topics[0])
+        if abi is None or len(topics) != len(abi.topic_params) + 1:
+            return None
+        args: dict[str, Any] = {}
+        indexed: dict[str, Any] = {}
+        for (name, convert), topic in zip(abi.topic_params, topics[1:], strict=True):
+            indexed[name] = convert(topic)
+        values: Sequence[Any] = ()
+        if abi.data_types:
+            values = abi_decode(list(abi.data_types), bytes.fromhex(data[2:]))
+        plain = dict(zip(abi.data_names, values, strict=True))
+        for name, kind, is_indexed in abi.params:
+            value = indexed[name] if is_indexed else plain[name]
+            if kind == "address" and not is_indexed:
+                value = _checksum(value)  # eth_abi gives lower case; topics are checksummed
+            args[name] = value if isinstance(value, int | str) else _jsonable(value)
+        return DecodedEvent(abi.contract, abi.name, args)
+
+
+def konbit_event_decoder(artifacts_dir: Path = ARTIFACTS_DIR) -> EventDecoder:
+    """Events of the Konbit contracts (the ones the mirror follows)."""
+    return EventDecoder(load_artifact(n, artifacts_dir) for n in KONBIT_CONTRACTS)
+
+
+class FunctionCodec:
+    """Calldata encoder and return decoder of one contract function, for batched eth_call."""
+
+    def __init__(self, contract: str, function: str, artifacts_dir: Path = ARTIFACTS_DIR) -> None:
+        abi = load_artifact(contract, artifacts_dir).abi
+        item = next(
+            (i for i in abi if i.get("type") == "function" and i.get("name") == function), None
+        )
+        if item is None:
+            raise ArtifactError(f"{contract} has no function {function}")
+        self.input_types = [_type_of(p) for p in item["inputs"]]
+        self.output_types = [_type_of(p) for p in item["outputs"]]
+        selector = function_signature_to_4byte_selector(f"{function}({','.join(self.input_types)})")
+        self._selector = "0x" + selector.hex()
+
+    def encode(self, *args: Any) -> str:
+        return self._selector + abi_encode(self.input_types, list(args)).hex()
+
+    def decode(self, result: str) -> tuple[Any, ...]:
+        values = abi_decode(self.output_types, bytes.fromhex(result[2:]))
+        return tuple(_jsonable(v) if isinstance(v, bytes | list | tuple) else v for v in values)

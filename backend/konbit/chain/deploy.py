@@ -22,8 +22,8 @@ from konbit.db.models import Deployment
 from konbit.outbox.models import OutboxTx, TxStatus
 from konbit.outbox.service import submit
 from konbit.runtime import OPERATOR_KIND, Runtime
+from konbit.settings import LOCAL_CHAIN_IDS
 
-LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 #: Native coin given to the operator on a local chain (it pays gas and sponsors users).
 LOCAL_OPERATOR_BALANCE = 10**24
 

@@ -20,10 +20,10 @@ from konbit.api.reads import After, Limit, Page, page
 from konbit.api.routes._write import WRITE_RESPONSES, write
 from konbit.api.schemas import Address, Id, PositiveAmount, Wait
 from konbit.api.writes import Call, applied_block, previous_args, runtime_of
-from konbit.chain.deploy import LOCAL_CHAIN_IDS
 from konbit.mirror.models import OrderStatus, SaleOrder
 from konbit.outbox.models import OutboxTx
 from konbit.profiles.service import OrganisationIn, organisation_rows, save_organisation
+from konbit.settings import LOCAL_CHAIN_IDS
 
 router = APIRouter(prefix="/operator", tags=["operator"])
 Operator = Annotated[Actor, Depends(require(Role.OPERATOR))]

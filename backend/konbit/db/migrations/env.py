@@ -4,8 +4,11 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+from konbit.api import models as api_models  # noqa: F401  (registers its tables)
 from konbit.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from konbit.mirror import models as mirror_models  # noqa: F401
 from konbit.outbox import models as outbox_models  # noqa: F401
+from konbit.profiles import models as profile_models  # noqa: F401
 from konbit.vault import models as vault_models  # noqa: F401
 
 config = context.config

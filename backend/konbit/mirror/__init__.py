@@ -1,0 +1,1 @@
+"""The mirror: chain events projected into SQL, reorg-safe, rebuildable and verifiable."""

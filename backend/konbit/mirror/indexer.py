@@ -1,0 +1,641 @@
+"""The indexer: eth_getLogs over block ranges, decoded, applied in order, reorg-safe.
+
+One database transaction per chunk writes the raw events, their projection, the chunk's
+last block header and the cursor together, so a crash never leaves half a chunk. Before
+each chunk the stored hash of the cursor block is compared with the node's; on a
+mismatch the mirror walks its stored headers down to the fork point, deletes raw events
+and headers above it, and recomputes the projection from the remaining raw events (from
+SQL, not from the chain), then continues from the fork point. A chain reset (another
+chain id or genesis, another deployment, or a fork below every stored header) stops the
+mirror with ``MirrorResetError``: the operator runs ``konbit mirror --rebuild``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from konbit.chain.contracts import KONBIT_CONTRACTS, AddressBook, EventDecoder, konbit_event_decoder
+from konbit.chain.rpc import RpcClient, RpcError
+from konbit.mirror.buffer import BulkWriter
+from konbit.mirror.models import PROJECTION_MODELS, BlockHeader, ChainEvent, MirrorCursor, utcnow
+from konbit.mirror.projector import Event, Projector
+
+log = logging.getLogger(__name__)
+
+REBUILD_HINT = "run `konbit mirror --rebuild` to drop the projection and replay it from the chain"
+#: Replay from SQL reads raw events in pages of this many rows.
+REPLAY_PAGE = 5000
+
+_events = ChainEvent.__table__  # type: ignore[attr-defined]
+_headers = BlockHeader.__table__  # type: ignore[attr-defined]
+_cursors = MirrorCursor.__table__  # type: ignore[attr-defined]
+_EVENT_COLUMNS = tuple(c.name for c in _events.columns if c.name != "id")
+
+
+class MirrorError(RuntimeError):
+    """The mirror cannot go on (nothing deployed, node unreachable, ...)."""
+
+
+class MirrorResetError(MirrorError):
+    """The chain under the projection is not the one it was built from."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"chain reset: {reason}; the mirror stops. {REBUILD_HINT}")
+        self.reason = reason
+
+
+@dataclass
+class SyncResult:
+    """What one ``sync`` did."""
+
+    events: int = 0
+    chunks: int = 0
+    reorgs: int = 0
+    last_block: int = -1
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class _Fetched:
+    node_last: Any
+    header: Any
+    logs: Any
+    events: list[Event]
+
+
+@dataclass
+class _Cursor:
+    last_block: int
+    genesis_hash: str
+    deploy_block: int
+    contracts: dict[str, str]
+
+
+def _int(value: str | int | None) -> int | None:
+    if value is None:
+        return None
+    return value if isinstance(value, int) else int(value, 16)
+
+
+class Mirror:
+    """Follows the Konbit contracts of one deployment into SQL."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        rpc: RpcClient,
+        book: AddressBook,
+        *,
+        confirmations: int = 0,
+        chunk_blocks: int = 2000,
+        header_window: int = 256,
+        adaptive: bool = True,
+        max_chunk_blocks: int = 100_000,
+        target_logs: int = 5000,
+        decoder: EventDecoder | None = None,
+        prefetch: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.rpc = rpc
+        self.book = book
+        self.chain_id = book.chain_id
+        self.confirmations = confirmations
+        self.chunk_blocks = chunk_blocks
+        self.header_window = header_window
+        self.adaptive = adaptive
+        self.max_chunk_blocks = max_chunk_blocks
+        self.target_logs = target_logs
+        self.prefetch = prefetch
+        self.decoder = decoder or konbit_event_decoder()
+        self.contracts = {n: book.addresses[n] for n in self.followed(book)}
+        self._names = {a.lower(): n for n, a in self.contracts.items()}
+        self._addresses = sorted(a.lower() for a in self.contracts.values())
+        self.projector = Projector()
+        self._raw_writer = BulkWriter(_events)
+
+    @staticmethod
+    def followed(book: AddressBook) -> list[str]:
+        """The contracts whose events the mirror reads (the test stablecoin's are not)."""
+        return [n for n in KONBIT_CONTRACTS if n in book.addresses]
+
+    @classmethod
+    def from_runtime(cls, runtime: Any, **options: Any) -> Mirror:
+        book = runtime.address_book()
+        if book is None:
+            raise MirrorError(f"nothing deployed on chain {runtime.chain_id}: run `konbit deploy`")
+        settings = runtime.settings
+        options.setdefault("confirmations", settings.effective_confirmations(book.chain_id))
+        options.setdefault("chunk_blocks", settings.mirror_chunk_blocks)
+        options.setdefault("header_window", settings.mirror_header_window)
+        return cls(runtime.engine, runtime.rpc, book, **options)
+
+    # ------------------------------------------------------------------ public
+
+    def sync(self, *, max_chunks: int | None = None) -> SyncResult:
+        """Catch up to the head minus the confirmations (at most ``max_chunks`` chunks).
+
+        While one chunk is written, the next one is fetched and decoded in a helper
+        thread (the node and the database both wait on I/O). A prefetched chunk is checked
+        like any other: the node's hash of the block it starts after must equal the
+        stored one at the time it is applied.
+        """
+        result = SyncResult()
+        cursor = self._check_chain()
+        result.last_block = cursor.last_block
+        pending: tuple[int, int, Future[_Fetched]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirror-fetch") as pool:
+            while max_chunks is None or result.chunks < max_chunks:
+                head = _int(self.rpc.call("eth_blockNumber"))
+                assert head is not None
+                target = head - self.confirmations
+                last = self._last_block()
+                if target <= last:
+                    # Nothing new to read; still make sure the block we stand on is canonical
+                    # (a reorg may have replaced it with a chain of the same or lower height).
+                    if self._cursor_block_replaced(last, head):
+                        result.reorgs += self._handle_fork(last)
+                        continue
+                    break
+                if pending is not None and pending[0] == last and pending[1] <= target:
+                    end, fetched = pending[1], pending[2].result()
+                else:
+                    end = min(last + self.chunk_blocks, target)
+                    fetched = self._fetch(last, end)
+                pending = None
+                if self.prefetch and (max_chunks is None or result.chunks + 1 < max_chunks):
+                    following = min(end + self.chunk_blocks, target)
+                    if following > end:
+                        pending = (end, following, pool.submit(self._fetch, end, following))
+                applied = self._apply(last, end, fetched, result)
+                if applied is None:
+                    pending = None
+                    continue
+                result.events += applied
+                result.chunks += 1
+                result.last_block = end
+        result.last_block = self._last_block()
+        return result
+
+    def clear(self) -> None:
+        """Delete the projection, raw events, headers and cursors (every chain's: after a
+        reset the old chain's rows are meaningless). Private profiles are not touched."""
+        with self.engine.begin() as conn:
+            self._truncate_projection(conn)
+            conn.execute(delete(_events))
+            conn.execute(delete(_headers))
+            conn.execute(delete(_cursors))
+
+    def rebuild(self) -> SyncResult:
+        """``konbit mirror --rebuild``: clear, then replay from the deployment block."""
+        self.clear()
+        return self.sync()
+
+    def follow(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
+        """Sync until ``stop`` is set; a chain reset ends the loop, other errors are retried."""
+        while not stop.is_set():
+            try:
+                result = self.sync()
+                if result.events or result.reorgs:
+                    log.info(
+                        "mirror: %d events in %d chunks, %d reorgs, at block %d",
+                        result.events,
+                        result.chunks,
+                        result.reorgs,
+                        result.last_block,
+                    )
+            except MirrorResetError:
+                raise
+            except Exception:
+                log.exception("mirror: sync failed; retrying")
+            stop.wait(poll_seconds)
+
+    def apply_range(self, from_block: int, to_block: int) -> int:
+        """Fetch and apply the logs of [from_block, to_block]; blocks at or below the cursor
+        are skipped, so re-applying an applied chunk changes nothing. Returns events applied."""
+        logs = self._get_logs(from_block, to_block)
+        header = self.rpc.call("eth_getBlockByNumber", hex(to_block), False)
+        with self.engine.begin() as conn:
+            cursor = self._lock_cursor(conn)
+            if to_block <= cursor.last_block:
+                return 0
+            if from_block > cursor.last_block + 1:
+                raise MirrorError(f"gap: cursor at {cursor.last_block}, chunk from {from_block}")
+            events = [e for e in self._decode(logs) if e.block_number > cursor.last_block]
+            self._write(conn, events, to_block, header)
+            return len(events)
+
+    # ------------------------------------------------------------------ chain checks
+
+    def _check_chain(self) -> _Cursor:
+        replies = self.rpc.batch([("eth_chainId", []), ("eth_getBlockByNumber", ["0x0", False])])
+        for reply in replies:
+            if isinstance(reply, RpcError):
+                raise MirrorError(f"node error: {reply}")
+        chain_id = _int(str(replies[0]))
+        genesis: str = replies[1]["hash"]  # type: ignore[index]
+        if chain_id != self.chain_id:
+            raise MirrorResetError(
+                f"the node is chain {chain_id}, the address book is for chain {self.chain_id}"
+            )
+        with self.engine.begin() as conn:
+            others = conn.execute(
+                select(_cursors.c.chain_id).where(_cursors.c.chain_id != self.chain_id)
+            ).first()
+            if others is not None:
+                raise MirrorResetError(
+                    f"this database mirrors chain {others[0]}, the node is chain {chain_id}"
+                )
+            cursor = self._read_cursor(conn)
+            if cursor is None:
+                return self._init_cursor(conn, genesis)
+        if cursor.genesis_hash != genesis:
+            raise MirrorResetError(
+                f"the genesis block changed ({cursor.genesis_hash[:12]}… -> {genesis[:12]}…): "
+                "the node was restarted without its state"
+            )
+        if {k: v.lower() for k, v in cursor.contracts.items()} != {
+            k: v.lower() for k, v in self.contracts.items()
+        }:
+            raise MirrorResetError("the contracts were redeployed since the projection was built")
+        return cursor
+
+    def _init_cursor(self, conn: Connection, genesis: str) -> _Cursor:
+        start = max(self.book.deploy_block - 1, 0)
+        block = self.rpc.call("eth_getBlockByNumber", hex(start), False)
+        if block is None:
+            raise MirrorResetError(f"block {start} (before the deployment) is not on the node")
+        conn.execute(
+            insert(_cursors).values(
+                chain_id=self.chain_id,
+                last_block=start,
+                genesis_hash=genesis,
+                deploy_block=self.book.deploy_block,
+                contracts=json.dumps(self.contracts, sort_keys=True),
+                updated_at=utcnow(),
+            )
+        )
+        self._store_header(conn, block)
+        return _Cursor(start, genesis, self.book.deploy_block, dict(self.contracts))
+
+    def _read_cursor(self, conn: Connection, *, lock: bool = False) -> _Cursor | None:
+        query = select(_cursors).where(_cursors.c.chain_id == self.chain_id)
+        if lock:
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return _Cursor(
+            row["last_block"],
+            row["genesis_hash"],
+            row["deploy_block"],
+            json.loads(row["contracts"]),
+        )
+
+    def _lock_cursor(self, conn: Connection) -> _Cursor:
+        cursor = self._read_cursor(conn, lock=True)
+        if cursor is None:
+            raise MirrorError("the mirror cursor vanished (a rebuild is running?)")
+        return cursor
+
+    def _last_block(self) -> int:
+        with self.engine.connect() as conn:
+            cursor = self._read_cursor(conn)
+        if cursor is None:
+            raise MirrorError("no mirror cursor")
+        return cursor.last_block
+
+    # ------------------------------------------------------------------ chunks
+
+    def _get_logs(self, from_block: int, to_block: int) -> list[dict[str, Any]]:
+        logs: list[dict[str, Any]] = self.rpc.call(
+            "eth_getLogs",
+            {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": self._addresses},
+        )
+        return logs
+
+    def _fetch(self, last: int, end: int) -> _Fetched:
+        """One round trip: the node's block ``last`` and ``end`` headers, then the logs."""
+        replies = self.rpc.batch(
+            [
+                ("eth_getBlockByNumber", [hex(last), False]),
+                ("eth_getBlockByNumber", [hex(end), False]),
+                (
+                    "eth_getLogs",
+                    [
+                        {
+                            "fromBlock": hex(last + 1),
+                            "toBlock": hex(end),
+                            "address": self._addresses,
+                        }
+                    ],
+                ),
+            ]
+        )
+        node_last, header, logs = replies
+        events = self._decode(logs) if isinstance(logs, list) else []
+        return _Fetched(node_last, header, logs, events)
+
+    def _apply(self, last: int, end: int, fetched: _Fetched, result: SyncResult) -> int | None:
+        """Apply (last, end]; None when the chunk was not applied (reorg, retry)."""
+        node_last, header, logs = fetched.node_last, fetched.header, fetched.logs
+        if isinstance(node_last, RpcError) or isinstance(header, RpcError):
+            raise MirrorError(
+                f"node error: {node_last if isinstance(node_last, RpcError) else header}"
+            )
+        stored = self._stored_hash(last)
+        if node_last is None or (stored is not None and node_last["hash"] != stored):
+            result.reorgs += self._handle_fork(last)
+            return None
+        if header is None:  # the head moved back between calls
+            return None
+        if isinstance(logs, RpcError):
+            if self.chunk_blocks == 1:
+                raise MirrorError(f"eth_getLogs failed on one block: {logs}")
+            self.chunk_blocks = max(1, self.chunk_blocks // 2)
+            log.info(
+                "mirror: eth_getLogs refused (%s); chunk now %d blocks", logs, self.chunk_blocks
+            )
+            return None
+        with self.engine.begin() as conn:
+            cursor = self._lock_cursor(conn)
+            if cursor.last_block != last:  # another instance got there first
+                return None
+            self._write(conn, fetched.events, end, header)
+        result.ranges.append((last + 1, end))
+        self._adapt(len(logs))
+        return len(fetched.events)
+
+    def _adapt(self, n_logs: int) -> None:
+        if not self.adaptive:
+            return
+        if n_logs > 2 * self.target_logs:
+            self.chunk_blocks = max(1, self.chunk_blocks // 2)
+        elif n_logs < self.target_logs // 2:
+            self.chunk_blocks = min(self.max_chunk_blocks, self.chunk_blocks * 2)
+
+    def _decode(self, logs: Sequence[dict[str, Any]]) -> list[Event]:
+        decode = self.decoder.decode
+        names = self._names
+        events: list[Event] = []
+        for entry in logs:
+            if entry.get("removed"):
+                continue
+            decoded = decode(entry["topics"], entry["data"])
+            if decoded is None:
+                continue
+            events.append(
+                Event(
+                    int(entry["blockNumber"], 16),
+                    entry["blockHash"],
+                    _int(entry.get("blockTimestamp")),
+                    entry["transactionHash"],
+                    int(entry["transactionIndex"], 16),
+                    int(entry["logIndex"], 16),
+                    entry["address"],
+                    names.get(entry["address"].lower(), decoded.contract),
+                    decoded.name,
+                    decoded.args,
+                )
+            )
+        events.sort(key=lambda e: (e.block_number, e.tx_index, e.log_index))
+        return events
+
+    def _write(
+        self, conn: Connection, events: list[Event], end: int, header: dict[str, Any]
+    ) -> None:
+        chain_id = self.chain_id
+        if events:
+            self._raw_writer.insert(
+                conn,
+                _EVENT_COLUMNS,
+                [
+                    {
+                        "chain_id": chain_id,
+                        "block_number": e.block_number,
+                        "block_hash": e.block_hash,
+                        "block_time": e.block_time,
+                        "tx_hash": e.tx_hash,
+                        "tx_index": e.tx_index,
+                        "log_index": e.log_index,
+                        "address": e.address,
+                        "contract": e.contract,
+                        "event": e.name,
+                        "args": json.dumps(e.args, separators=(",", ":")),
+                    }
+                    for e in events
+                ],
+            )
+            self._project(conn, events)
+        self._store_header(conn, header)
+        self._prune_headers(conn)
+        conn.execute(
+            update(_cursors)
+            .where(_cursors.c.chain_id == chain_id)
+            .values(last_block=end, updated_at=utcnow())
+        )
+
+    def _project(self, conn: Connection, events: list[Event]) -> None:
+        projector = self.projector
+        projector.buffer.bind(conn)
+        try:
+            projector.apply(events)
+            projector.buffer.flush()
+        except BaseException:
+            projector.buffer.discard()
+            raise
+        finally:
+            projector.buffer.bind(None)
+
+    # ------------------------------------------------------------------ headers and reorgs
+
+    def _store_header(self, conn: Connection, block: dict[str, Any]) -> None:
+        number = _int(block["number"])
+        conn.execute(
+            delete(_headers).where(
+                _headers.c.chain_id == self.chain_id, _headers.c.number == number
+            )
+        )
+        conn.execute(
+            insert(_headers).values(
+                chain_id=self.chain_id,
+                number=number,
+                hash=block["hash"],
+                parent_hash=block.get("parentHash"),
+                timestamp=_int(block.get("timestamp")),
+            )
+        )
+
+    def _prune_headers(self, conn: Connection) -> None:
+        nth = conn.execute(
+            select(_headers.c.number)
+            .where(_headers.c.chain_id == self.chain_id)
+            .order_by(_headers.c.number.desc())
+            .offset(self.header_window - 1)
+            .limit(1)
+        ).scalar()
+        if nth is not None:
+            conn.execute(
+                delete(_headers).where(
+                    _headers.c.chain_id == self.chain_id, _headers.c.number < nth
+                )
+            )
+
+    def _cursor_block_replaced(self, last: int, head: int) -> bool:
+        if head < last:
+            return True
+        block = self.rpc.call("eth_getBlockByNumber", hex(last), False)
+        stored = self._stored_hash(last)
+        return block is None or (stored is not None and block["hash"] != stored)
+
+    def _stored_hash(self, number: int) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(_headers.c.hash).where(
+                    _headers.c.chain_id == self.chain_id, _headers.c.number == number
+                )
+            ).scalar()
+        return str(value) if value is not None else None
+
+    def _handle_fork(self, last: int) -> int:
+        """Roll the projection back to the highest stored header the node still has."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                select(_headers.c.number, _headers.c.hash)
+                .where(_headers.c.chain_id == self.chain_id, _headers.c.number <= last)
+                .order_by(_headers.c.number.desc())
+            ).all()
+        if not stored:
+            raise MirrorResetError(f"no stored block header at or below block {last}")
+        replies = self.rpc.batch(
+            [("eth_getBlockByNumber", [hex(number), False]) for number, _ in stored]
+        )
+        fork: int | None = None
+        for (number, hash_), reply in zip(stored, replies, strict=True):
+            if isinstance(reply, dict) and reply.get("hash") == hash_:
+                fork = number
+                break
+        if fork is None:
+            raise MirrorResetError(
+                f"none of the {len(stored)} stored block hashes (down to block {stored[-1][0]}) "
+                "is on the node any more"
+            )
+        if fork == last:
+            return 0
+        if fork < self.book.deploy_block:
+            head = _int(self.rpc.call("eth_blockNumber"))
+            raise MirrorResetError(
+                f"the node's chain (head {head}) no longer holds the deployment at block "
+                f"{self.book.deploy_block} the projection (at block {last}) was built from"
+            )
+        log.warning("mirror: reorg; rolling back from block %d to block %d", last, fork)
+        self.rollback_to(fork)
+        return 1
+
+    def rollback_to(self, block: int) -> None:
+        """Forget everything above ``block`` and recompute the projection from SQL."""
+        with self.engine.begin() as conn:
+            self._lock_cursor(conn)
+            removed = conn.execute(
+                delete(_events).where(
+                    _events.c.chain_id == self.chain_id, _events.c.block_number > block
+                )
+            ).rowcount
+            conn.execute(
+                delete(_headers).where(
+                    _headers.c.chain_id == self.chain_id, _headers.c.number > block
+                )
+            )
+            conn.execute(
+                update(_cursors)
+                .where(_cursors.c.chain_id == self.chain_id)
+                .values(last_block=block, updated_at=utcnow())
+            )
+            if removed:
+                self.reproject(conn)
+
+    def reproject(self, conn: Connection) -> int:
+        """Truncate the projection and re-apply every stored raw event, in chain order."""
+        self._truncate_projection(conn)
+        total = 0
+        for page in self._stored_events(conn):
+            self._project(conn, page)
+            total += len(page)
+        return total
+
+    def _stored_events(self, conn: Connection) -> Iterator[list[Event]]:
+        after: tuple[int, int] = (-1, -1)
+        c = _events.c
+        while True:
+            rows = conn.execute(
+                select(
+                    c.block_number,
+                    c.block_hash,
+                    c.block_time,
+                    c.tx_hash,
+                    c.tx_index,
+                    c.log_index,
+                    c.address,
+                    c.contract,
+                    c.event,
+                    c.args,
+                )
+                .where(
+                    c.chain_id == self.chain_id,
+                    (c.block_number > after[0])
+                    | ((c.block_number == after[0]) & (c.log_index > after[1])),
+                )
+                .order_by(c.block_number, c.log_index)
+                .limit(REPLAY_PAGE)
+            ).all()
+            if not rows:
+                return
+            yield [
+                Event(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9]))
+                for r in rows
+            ]
+            after = (rows[-1][0], rows[-1][5])
+
+    def _truncate_projection(self, conn: Connection) -> None:
+        for model in PROJECTION_MODELS:
+            conn.execute(delete(model.__table__))  # type: ignore[attr-defined]
+
+    def event_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(_events)
+                    .where(_events.c.chain_id == self.chain_id)
+                ).scalar_one()
+            )
+
+
+def follow_in_thread(runtime: Any, stop: threading.Event) -> threading.Thread:
+    """Run the mirror's follow loop in a daemon thread (used by ``konbit run``)."""
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                mirror = Mirror.from_runtime(runtime)
+            except Exception as exc:  # nothing deployed yet, chain down: try again later
+                log.info("mirror not started yet: %s", exc)
+                stop.wait(runtime.settings.mirror_poll_seconds * 5)
+                continue
+            try:
+                mirror.follow(stop, runtime.settings.mirror_poll_seconds)
+            except MirrorResetError as exc:
+                log.error("mirror stopped: %s", exc)
+                return
+
+    thread = threading.Thread(target=run, name="mirror", daemon=True)
+    thread.start()
+    return thread
