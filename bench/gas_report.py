@@ -70,6 +70,8 @@ def main():
 def run(p, args):
     from brownie import accounts, chain, history, web3
 
+    from konbit.chain.deploy import deploy_with_brownie
+
     admin, coop, exporter, carrier, financier = (
         accounts[0],
         accounts[1],
@@ -78,17 +80,10 @@ def run(p, args):
         accounts[4],
     )
     tx = {"from": admin}
-    # --- deploy + wire (same order as tests/contracts/conftest.py::deploy_system)
-    registry = p.ClusterRegistry.deploy(admin, tx)
-    trace = p.Traceability.deploy(registry, tx)
-    escrow = p.SaleEscrow.deploy(registry, trace, tx)
-    logistics = p.LogisticsMarket.deploy(registry, trace, escrow, tx)
-    finance = p.FinanceMarket.deploy(registry, escrow, tx)
-    registry.grantRole(registry.ESCROW_CONTRACT_ROLE(), escrow, tx)
-    registry.grantRole(registry.LOGISTICS_CONTRACT_ROLE(), logistics, tx)
-    registry.grantRole(registry.FINANCE_CONTRACT_ROLE(), finance, tx)
-    usd = p.TestStablecoin.deploy(tx)
-    escrow.setTokenAllowed(usd, True, tx)
+    # --- deploy + wire: the one plan (konbit.chain.deploy), executed by brownie
+    d = deploy_with_brownie(p, admin)
+    registry, trace, escrow = d["ClusterRegistry"], d["Traceability"], d["SaleEscrow"]
+    logistics, finance, usd = d["LogisticsMarket"], d["FinanceMarket"], d["TestStablecoin"]
     meta = "0x" + "11" * 32
     for acct, role in [
         (coop, "COOPERATIVE_ROLE"),

@@ -5,6 +5,7 @@ receipt are queryable; brownie then marks the transaction "dropped without known
 `patch_receipt_race()` makes brownie's web3 retry those two lookups briefly. Call it after
 brownie has connected (the eth module is re-created on connect); it is idempotent.
 """
+
 import time
 
 from web3.exceptions import TransactionNotFound

@@ -4,22 +4,18 @@
 the `system` fixture deploys it once per module and onboards one account per role.
 Every test runs in `fn_isolation` (Anvil snapshot / revert).
 """
+
 from types import SimpleNamespace
 
 import brownie
 import pytest
+from anvil_compat import patch_receipt_race
 from brownie import (
-    ClusterRegistry,
-    FinanceMarket,
-    LogisticsMarket,
-    SaleEscrow,
-    TestStablecoin,
-    Traceability,
     accounts,
     chain,
 )
 
-from anvil_compat import patch_receipt_race  # noqa: E402
+from konbit.chain.deploy import deploy_with_brownie
 
 USD = 10**6  # 6 decimals
 DAY = 86400
@@ -37,24 +33,21 @@ def err(name):
 
 
 def deploy_system(admin):
-    """Deploy and wire the whole system. Returns a namespace of contracts.
+    """Deploy and wire the whole system with brownie. Returns a namespace of contracts.
 
-    Order: ClusterRegistry -> Traceability -> SaleEscrow -> LogisticsMarket -> FinanceMarket
-    -> grant system roles -> (local only) TestStablecoin + allow-list it.
+    konbit.chain.deploy's plan (the one deploy routine) executed by brownie, so the contract
+    tests exercise exactly what the backend deploys.
     """
-    tx = {"from": admin}
-    registry = ClusterRegistry.deploy(admin, tx)
-    trace = Traceability.deploy(registry, tx)
-    escrow = SaleEscrow.deploy(registry, trace, tx)
-    logistics = LogisticsMarket.deploy(registry, trace, escrow, tx)
-    finance = FinanceMarket.deploy(registry, escrow, tx)
-    registry.grantRole(registry.ESCROW_CONTRACT_ROLE(), escrow, tx)
-    registry.grantRole(registry.LOGISTICS_CONTRACT_ROLE(), logistics, tx)
-    registry.grantRole(registry.FINANCE_CONTRACT_ROLE(), finance, tx)
-    usd = TestStablecoin.deploy(tx)
-    escrow.setTokenAllowed(usd, True, tx)
+    from brownie import project
+
+    d = deploy_with_brownie(project.get_loaded_projects()[0], admin)
     return SimpleNamespace(
-        registry=registry, trace=trace, escrow=escrow, logistics=logistics, finance=finance, usd=usd
+        registry=d["ClusterRegistry"],
+        trace=d["Traceability"],
+        escrow=d["SaleEscrow"],
+        logistics=d["LogisticsMarket"],
+        finance=d["FinanceMarket"],
+        usd=d["TestStablecoin"],
     )
 
 
@@ -72,12 +65,25 @@ def system():
     s.admin = admin
     s.coop, s.exporter, s.carrier, s.financier = accounts[1], accounts[2], accounts[3], accounts[4]
     s.inspector, s.arbiter, s.farmer, s.outsider, s.coop2 = (
-        accounts[5], accounts[6], accounts[7], accounts[8], accounts[9])
-    onboard(s, admin, {
-        s.coop: "COOPERATIVE_ROLE", s.coop2: "COOPERATIVE_ROLE", s.exporter: "EXPORTER_ROLE",
-        s.carrier: "LOGISTICS_ROLE", s.financier: "FINANCIER_ROLE", s.inspector: "INSPECTOR_ROLE",
-        s.arbiter: "ARBITER_ROLE",
-    })
+        accounts[5],
+        accounts[6],
+        accounts[7],
+        accounts[8],
+        accounts[9],
+    )
+    onboard(
+        s,
+        admin,
+        {
+            s.coop: "COOPERATIVE_ROLE",
+            s.coop2: "COOPERATIVE_ROLE",
+            s.exporter: "EXPORTER_ROLE",
+            s.carrier: "LOGISTICS_ROLE",
+            s.financier: "FINANCIER_ROLE",
+            s.inspector: "INSPECTOR_ROLE",
+            s.arbiter: "ARBITER_ROLE",
+        },
+    )
     # farmers: accounts[7] plus three fresh addresses (farmers never send transactions)
     s.farmers = [s.farmer] + [accounts.add() for _ in range(3)]
     for f in s.farmers:
@@ -96,6 +102,7 @@ def isolation(fn_isolation):
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def lot_input(farmer, grams, grade=3, crop=MANGO):
     return (farmer, crop, grams, grade, chain.time(), GEO, EVIDENCE)
 
@@ -108,8 +115,17 @@ def record(s, grams_by_farmer, grade=3):
 
 
 def propose(s, grams=100_000, price=2 * USD, min_grade=2, fee_bps=500, deadline_days=30):
-    tx = s.escrow.propose(s.coop, s.usd, MANGO, grams, price, min_grade,
-                          chain.time() + deadline_days * DAY, fee_bps, {"from": s.exporter})
+    tx = s.escrow.propose(
+        s.coop,
+        s.usd,
+        MANGO,
+        grams,
+        price,
+        min_grade,
+        chain.time() + deadline_days * DAY,
+        fee_bps,
+        {"from": s.exporter},
+    )
     return tx.return_value
 
 

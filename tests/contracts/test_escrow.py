@@ -1,7 +1,20 @@
 """SaleEscrow: order lifecycle, waterfall, chunked settlement, refund, dispute."""
+
 from brownie import SaleEscrow, accounts, chain
-from conftest import (CERT, DAY, MANGO, USD, ZERO, consignment, delivered_order, err, funded_order,
-                      propose, record, shipped_order)
+from conftest import (
+    CERT,
+    DAY,
+    MANGO,
+    USD,
+    ZERO,
+    consignment,
+    delivered_order,
+    err,
+    funded_order,
+    propose,
+    record,
+    shipped_order,
+)
 
 
 def test_constructor_zero():
@@ -27,7 +40,17 @@ def test_admin_setters(system):
 
 def test_propose_accept_fund(system):
     s, e = system, system.escrow
-    tx = e.propose(s.coop, s.usd, MANGO, 100_000, 2 * USD, 2, chain.time() + 30 * DAY, 500, {"from": s.exporter})
+    tx = e.propose(
+        s.coop,
+        s.usd,
+        MANGO,
+        100_000,
+        2 * USD,
+        2,
+        chain.time() + 30 * DAY,
+        500,
+        {"from": s.exporter},
+    )
     oid = tx.return_value
     ev = tx.events["OrderProposed"]
     assert ev["deposit"] == 200 * USD and ev["cooperative"] == s.coop and ev["coopFeeBps"] == 500
@@ -129,10 +152,10 @@ def test_ship_and_deliver(system):
 
 
 def test_settle_waterfall_exact(system):
-    """No lien, no carrier: exporter refund, coop fee, farmers pro rata; parts sum to the deposit."""
+    """No lien, no carrier: exporter refund, coop fee, farmers pro rata; sums to the deposit."""
     s, e, u = system, system.escrow, system.usd
     grams = [(s.farmers[0], 33_333), (s.farmers[1], 33_333), (s.farmers[2], 33_334)]
-    oid, cid, lots = shipped_order(s, lots_grams=grams, price=3 * USD + 7, fee_bps=250)
+    oid, cid, _lots = shipped_order(s, lots_grams=grams, price=3 * USD + 7, fee_bps=250)
     e.confirmDelivery(oid, 99_999, [], {"from": s.exporter})
     with err("DisputeWindowOpen"):
         e.settle(oid, 10, {"from": s.outsider})
@@ -140,7 +163,7 @@ def test_settle_waterfall_exact(system):
     chain.mine()
     with err("InvalidAmount"):
         e.settle(oid, 0, {"from": s.outsider})
-    bal = {a: u.balanceOf(a) for a in [s.exporter, s.coop] + s.farmers}
+    bal = {a: u.balanceOf(a) for a in [s.exporter, s.coop, *s.farmers]}
     tx = e.settle(oid, 10, {"from": s.outsider})
     assert tx.return_value is True
     deposit = 100_000 * (3 * USD + 7) // 1000
@@ -188,7 +211,9 @@ def test_settle_chunked_with_rejected_and_failed(system):
     assert [t.events["SettlementProgress"]["cursor"] for t in txs] == [6, 12, 18, 20]
     paid_lots = []
     for tx in txs:
-        paid_lots += [ev["lotId"] for ev in tx.events["FarmerPaid"]] if "FarmerPaid" in tx.events else []
+        paid_lots += (
+            [ev["lotId"] for ev in tx.events["FarmerPaid"]] if "FarmerPaid" in tx.events else []
+        )
     assert sorted(paid_lots) == sorted(set(lots) - {lots[0], lots[3], lots[7]})
     total = sum(u.balanceOf(f) - before[f] for f in s.farmers)
     order = e.getOrder(oid)
@@ -199,7 +224,7 @@ def test_settle_chunked_with_rejected_and_failed(system):
 
 def test_settle_no_eligible_lots_pays_cooperative(system):
     s, e, u = system, system.escrow, system.usd
-    oid, cid, lots = shipped_order(s)
+    oid, _cid, lots = shipped_order(s)
     e.confirmDelivery(oid, 0, lots, {"from": s.exporter})
     e.dispute(oid, CERT, {"from": s.coop})
     e.resolveDispute(oid, 50 * USD, CERT, {"from": s.arbiter})
@@ -214,7 +239,7 @@ def test_settle_no_eligible_lots_pays_cooperative(system):
 
 def test_dispute_and_resolve(system):
     s, e, u = system, system.escrow, system.usd
-    oid, cid, lots = delivered_order(s, accepted=50_000)
+    oid, _cid, _lots = delivered_order(s, accepted=50_000)
     with err("NotAParty"):
         e.dispute(oid, CERT, {"from": s.outsider})
     with err("BadStatus"):

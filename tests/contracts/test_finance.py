@@ -1,4 +1,5 @@
 """FinanceMarket: requests, offers, acceptance, lien repayment and default, history."""
+
 from brownie import FinanceMarket, accounts, chain
 from conftest import DAY, USD, ZERO, consignment, err, funded_order, propose, record
 
@@ -11,7 +12,9 @@ def _request(s, amount=100 * USD):
 
 def _advance(s, amount=100 * USD, fee=10 * USD):
     oid, rid = _request(s, amount)
-    off = s.finance.makeOffer(rid, amount, fee, chain.time() + DAY, {"from": s.financier}).return_value
+    off = s.finance.makeOffer(
+        rid, amount, fee, chain.time() + DAY, {"from": s.financier}
+    ).return_value
     s.finance.acceptOffer(off, {"from": s.coop})
     return oid, rid
 
@@ -88,7 +91,7 @@ def test_short_payment_defaults_partially(system):
 
 def test_refund_defaults(system):
     s, f = system, system.finance
-    oid, rid = _advance(s)
+    oid, _rid = _advance(s)
     chain.sleep(31 * DAY)
     chain.mine()
     tx = s.escrow.refund(oid, {"from": s.exporter})
@@ -119,14 +122,14 @@ def test_request_errors(system):
         f.cancelRequest(rid, {"from": s.coop})
     with err("BadRequestStatus"):
         f.makeOffer(rid, 1, 0, chain.time() + DAY, {"from": s.financier})
-    oid2, rid2 = _advance(s)
+    oid2, _rid2 = _advance(s)
     with err("OrderHasLien"):
         f.requestAdvance(oid2, 1, {"from": s.coop})
 
 
 def test_offer_errors(system):
     s, f = system, system.finance
-    oid, rid = _request(s, 100 * USD)
+    _oid, rid = _request(s, 100 * USD)
     exp = chain.time() + DAY
     with err("MissingRole"):
         f.makeOffer(rid, 1, 0, exp, {"from": s.coop})
@@ -174,6 +177,6 @@ def test_second_acceptance_on_same_order_hits_lien(system):
 
 def test_on_lien_settled_only_escrow(system):
     s, f = system, system.finance
-    oid, rid = _advance(s)
+    _oid, rid = _advance(s)
     with err("NotEscrow"):
         f.onLienSettled(rid, 0, 1, {"from": s.admin})

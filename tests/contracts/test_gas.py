@@ -1,17 +1,22 @@
 """Gas regression guards (the full report is bench/gas_report.py): worst case, a distinct
 fresh farmer per lot."""
+
 from brownie import chain, web3
-from conftest import DAY, EVIDENCE, GEO, USD, consignment, funded_order
+from conftest import DAY, EVIDENCE, GEO, consignment, funded_order
 
 
 def test_gas_record_and_settle_per_lot(system):
     s = system
     n = 100
-    farmers = [web3.to_checksum_address(web3.keccak(text=f"gas-farmer-{i}")[-20:]) for i in range(n)]
+    farmers = [
+        web3.to_checksum_address(web3.keccak(text=f"gas-farmer-{i}")[-20:]) for i in range(n)
+    ]
     for f in farmers:
         s.registry.enrollFarmer(f, {"from": s.coop})
     oid = funded_order(s, grams=n * 1_000)
-    tx = s.trace.recordLots([(f, 1, 1_000, 3, chain.time(), GEO, EVIDENCE) for f in farmers], {"from": s.coop})
+    tx = s.trace.recordLots(
+        [(f, 1, 1_000, 3, chain.time(), GEO, EVIDENCE) for f in farmers], {"from": s.coop}
+    )
     assert tx.gas_used / n <= 35_000
     lots = list(range(tx.return_value, tx.return_value + n))
     cid = consignment(s, oid, lots)

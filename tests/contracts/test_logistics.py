@@ -1,4 +1,5 @@
 """LogisticsMarket: jobs, bids, award, custody-based pickup/delivery, cancel, timeout, record."""
+
 from brownie import LogisticsMarket, accounts, chain
 from conftest import DAY, EVIDENCE, GEO, USD, ZERO, consignment, err, funded_order, record
 
@@ -13,7 +14,9 @@ def _setup(s):
 
 
 def _post(s, cid, days=10, max_fee=10 * USD):
-    return s.logistics.postJob(cid, GEO, DROP, chain.time() + days * DAY, max_fee, {"from": s.coop}).return_value
+    return s.logistics.postJob(
+        cid, GEO, DROP, chain.time() + days * DAY, max_fee, {"from": s.coop}
+    ).return_value
 
 
 def _awarded(s, fee=8 * USD):
@@ -88,7 +91,7 @@ def test_late_delivery(system):
 
 def test_bid_withdraw_and_errors(system):
     s, m = system, system.logistics
-    oid, cid = _setup(s)
+    _oid, cid = _setup(s)
     job = _post(s, cid)
     with err("MissingRole"):
         m.placeBid(job, 1, chain.time(), {"from": s.exporter})
@@ -126,7 +129,7 @@ def test_bid_withdraw_and_errors(system):
 
 def test_post_errors(system):
     s, m = system, system.logistics
-    oid, cid = _setup(s)
+    _oid, cid = _setup(s)
     with err("MissingRole"):
         m.postJob(cid, GEO, DROP, chain.time() + DAY, 1, {"from": s.exporter})
     with err("NotConsignmentCooperative"):
@@ -135,7 +138,7 @@ def test_post_errors(system):
         m.postJob(cid, GEO, DROP, chain.time() - 1, 1, {"from": s.coop})
     with err("InvalidAmount"):
         m.postJob(cid, GEO, DROP, chain.time() + DAY, 0, {"from": s.coop})
-    job = _post(s, cid)
+    _post(s, cid)
     with err("LiveJobExists"):
         _post(s, cid)
     s.trace.cancelConsignment(cid, {"from": s.coop})
@@ -145,7 +148,7 @@ def test_post_errors(system):
 
 def test_deadline_errors(system):
     s, m = system, system.logistics
-    oid, cid = _setup(s)
+    _oid, cid = _setup(s)
     job = _post(s, cid, days=1)
     bid = m.placeBid(job, USD, chain.time() + 3600, {"from": s.carrier}).return_value
     with err("JobDeadlineNotPassed"):
@@ -163,7 +166,7 @@ def test_deadline_errors(system):
 
 def test_expire_awarded_marks_missed(system):
     s, m, e = system, system.logistics, system.escrow
-    oid, cid, job = _awarded(s)
+    oid, _cid, job = _awarded(s)
     chain.sleep(11 * DAY)
     chain.mine()
     tx = m.expireJob(job, {"from": s.outsider})
@@ -189,7 +192,7 @@ def test_cancel(system):
 
 def test_pickup_delivery_errors(system):
     s, m = system, system.logistics
-    oid, cid, job = _awarded(s)
+    _oid, _cid, job = _awarded(s)
     with err("NotJobCarrier"):
         m.recordPickup(job, {"from": s.coop})
     with err("NotJobParty"):

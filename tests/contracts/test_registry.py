@@ -1,4 +1,5 @@
 """ClusterRegistry: organisations, roles, farmers."""
+
 from brownie import ClusterRegistry, accounts
 from conftest import META, ZERO, err
 
@@ -20,7 +21,9 @@ def test_register_organisation(system):
     assert r.hasRole(r.EXPORTER_ROLE(), new)
     assert r.organisationMetadata(new) == META
     ev = tx.events["OrganisationRegistered"]
-    assert ev["organisation"] == new and ev["role"] == r.EXPORTER_ROLE() and ev["metadataHash"] == META
+    assert (
+        ev["organisation"] == new and ev["role"] == r.EXPORTER_ROLE() and ev["metadataHash"] == META
+    )
     assert "RoleGranted" in tx.events
 
 

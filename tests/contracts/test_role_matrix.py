@@ -1,19 +1,45 @@
 """Role matrix: every restricted function reverts for every account that lacks the role (or is
 not the named party), then succeeds for the one that has it."""
+
 import brownie
 import pytest
 from brownie import accounts, chain
-from conftest import CERT, DAY, EVIDENCE, GEO, META, USD, consignment, delivered_order, err, funded_order, \
-    lot_input, propose, record, shipped_order
+from conftest import (
+    CERT,
+    DAY,
+    EVIDENCE,
+    GEO,
+    META,
+    USD,
+    consignment,
+    delivered_order,
+    funded_order,
+    lot_input,
+    propose,
+    record,
+    shipped_order,
+)
 
-ROLES = ["admin", "coop", "exporter", "carrier", "financier", "inspector", "arbiter", "farmer", "outsider"]
+ROLES = [
+    "admin",
+    "coop",
+    "exporter",
+    "carrier",
+    "financier",
+    "inspector",
+    "arbiter",
+    "farmer",
+    "outsider",
+]
 
 
 def _job(s, award=False):
     oid = funded_order(s)
     lots = record(s, [(s.farmer, 100_000)])
     cid = consignment(s, oid, lots)
-    job = s.logistics.postJob(cid, GEO, GEO, chain.time() + 10 * DAY, 10 * USD, {"from": s.coop}).return_value
+    job = s.logistics.postJob(
+        cid, GEO, GEO, chain.time() + 10 * DAY, 10 * USD, {"from": s.coop}
+    ).return_value
     bid = s.logistics.placeBid(job, USD, chain.time() + DAY, {"from": s.carrier}).return_value
     if award:
         s.logistics.awardJob(job, bid, {"from": s.coop})
@@ -29,7 +55,7 @@ def _picked(s):
 
 
 def _delivered_job(s):
-    oid, cid, job = _picked(s)
+    _oid, cid, job = _picked(s)
     s.logistics.recordPickup(job, {"from": s.carrier})
     s.trace.handOver(cid, s.exporter, 0, GEO, EVIDENCE, {"from": s.carrier})
     s.trace.confirmReceipt(cid, 0, GEO, EVIDENCE, {"from": s.exporter})
@@ -43,11 +69,13 @@ def _request(s):
 
 def _offer(s):
     rid = _request(s)
-    return s.finance.makeOffer(rid, 10 * USD, USD, chain.time() + DAY, {"from": s.financier}).return_value
+    return s.finance.makeOffer(
+        rid, 10 * USD, USD, chain.time() + DAY, {"from": s.financier}
+    ).return_value
 
 
 def _shipped_cid(s):
-    oid, cid, lots = shipped_order(s)
+    _oid, cid, _lots = shipped_order(s)
     s.trace.handOver(cid, s.carrier, 0, GEO, EVIDENCE, {"from": s.coop})
     return cid
 
@@ -55,68 +83,146 @@ def _shipped_cid(s):
 # name -> (allowed roles, setup(s) -> (bound function, args))
 CASES = {
     # ClusterRegistry
-    "registry.registerOrganisation": (["admin"], lambda s: (
-        s.registry.registerOrganisation, [accounts[8], s.registry.EXPORTER_ROLE(), META])),
-    "registry.updateOrganisationMetadata": (["admin"], lambda s: (
-        s.registry.updateOrganisationMetadata, [s.coop, META])),
-    "registry.grantRole": (["admin"], lambda s: (s.registry.grantRole, [s.registry.COOPERATIVE_ROLE(), accounts[8]])),
-    "registry.revokeRole": (["admin"], lambda s: (s.registry.revokeRole, [s.registry.COOPERATIVE_ROLE(), s.coop2])),
+    "registry.registerOrganisation": (
+        ["admin"],
+        lambda s: (
+            s.registry.registerOrganisation,
+            [accounts[8], s.registry.EXPORTER_ROLE(), META],
+        ),
+    ),
+    "registry.updateOrganisationMetadata": (
+        ["admin"],
+        lambda s: (s.registry.updateOrganisationMetadata, [s.coop, META]),
+    ),
+    "registry.grantRole": (
+        ["admin"],
+        lambda s: (s.registry.grantRole, [s.registry.COOPERATIVE_ROLE(), accounts[8]]),
+    ),
+    "registry.revokeRole": (
+        ["admin"],
+        lambda s: (s.registry.revokeRole, [s.registry.COOPERATIVE_ROLE(), s.coop2]),
+    ),
     "registry.enrollFarmer": (["coop"], lambda s: (s.registry.enrollFarmer, [accounts.add()])),
-    "registry.setFarmerActive": (["coop"], lambda s: (s.registry.setFarmerActive, [s.farmer, False])),
+    "registry.setFarmerActive": (
+        ["coop"],
+        lambda s: (s.registry.setFarmerActive, [s.farmer, False]),
+    ),
     # Traceability
     "trace.recordLot": (["coop"], lambda s: (s.trace.recordLot, [lot_input(s.farmer, 10)])),
     "trace.recordLots": (["coop"], lambda s: (s.trace.recordLots, [[lot_input(s.farmer, 10)]])),
-    "trace.splitLot": (["coop"], lambda s: (s.trace.splitLot, [record(s, [(s.farmer, 10)])[0], [4, 6]])),
+    "trace.splitLot": (
+        ["coop"],
+        lambda s: (s.trace.splitLot, [record(s, [(s.farmer, 10)])[0], [4, 6]]),
+    ),
     "trace.createConsignment": (["coop"], lambda s: (s.trace.createConsignment, [1, 2])),
-    "trace.addLots": (["coop"], lambda s: (
-        s.trace.addLots, [consignment(s, 1, []), record(s, [(s.farmer, 10)])])),
-    "trace.removeLots": (["coop"], lambda s: (lambda lots: (
-        s.trace.removeLots, [consignment(s, 1, lots), lots]))(record(s, [(s.farmer, 10)]))),
-    "trace.cancelConsignment": (["coop"], lambda s: (s.trace.cancelConsignment, [consignment(s, 1, [])])),
-    "trace.inspectLot": (["inspector"], lambda s: (
-        s.trace.inspectLot, [record(s, [(s.farmer, 10)])[0], True, 3, CERT])),
-    "trace.inspectConsignment": (["inspector"], lambda s: (
-        s.trace.inspectConsignment, [consignment(s, 1, []), True, 3, CERT])),
-    "trace.handOver": (["coop"], lambda s: (
-        s.trace.handOver, [shipped_order(s)[1], s.carrier, 0, GEO, EVIDENCE])),
-    "trace.confirmReceipt": (["carrier"], lambda s: (s.trace.confirmReceipt, [_shipped_cid(s), 0, GEO, EVIDENCE])),
+    "trace.addLots": (
+        ["coop"],
+        lambda s: (s.trace.addLots, [consignment(s, 1, []), record(s, [(s.farmer, 10)])]),
+    ),
+    "trace.removeLots": (
+        ["coop"],
+        lambda s: (lambda lots: (s.trace.removeLots, [consignment(s, 1, lots), lots]))(
+            record(s, [(s.farmer, 10)])
+        ),
+    ),
+    "trace.cancelConsignment": (
+        ["coop"],
+        lambda s: (s.trace.cancelConsignment, [consignment(s, 1, [])]),
+    ),
+    "trace.inspectLot": (
+        ["inspector"],
+        lambda s: (s.trace.inspectLot, [record(s, [(s.farmer, 10)])[0], True, 3, CERT]),
+    ),
+    "trace.inspectConsignment": (
+        ["inspector"],
+        lambda s: (s.trace.inspectConsignment, [consignment(s, 1, []), True, 3, CERT]),
+    ),
+    "trace.handOver": (
+        ["coop"],
+        lambda s: (s.trace.handOver, [shipped_order(s)[1], s.carrier, 0, GEO, EVIDENCE]),
+    ),
+    "trace.confirmReceipt": (
+        ["carrier"],
+        lambda s: (s.trace.confirmReceipt, [_shipped_cid(s), 0, GEO, EVIDENCE]),
+    ),
     "trace.lockForShipping": ([], lambda s: (s.trace.lockForShipping, [1, 1, s.coop, 0])),
     "trace.freezeAtDelivery": ([], lambda s: (s.trace.freezeAtDelivery, [1, []])),
     "trace.closeConsignment": ([], lambda s: (s.trace.closeConsignment, [1, True])),
     # SaleEscrow
     "escrow.setTokenAllowed": (["admin"], lambda s: (s.escrow.setTokenAllowed, [s.usd, True])),
     "escrow.setDisputeWindow": (["admin"], lambda s: (s.escrow.setDisputeWindow, [DAY])),
-    "escrow.propose": (["exporter"], lambda s: (
-        s.escrow.propose, [s.coop, s.usd, 1, 1000, USD, 2, chain.time() + DAY, 100])),
+    "escrow.propose": (
+        ["exporter"],
+        lambda s: (s.escrow.propose, [s.coop, s.usd, 1, 1000, USD, 2, chain.time() + DAY, 100]),
+    ),
     "escrow.accept": (["coop"], lambda s: (s.escrow.accept, [propose(s)])),
     "escrow.cancel": (["coop", "exporter"], lambda s: (s.escrow.cancel, [propose(s)])),
-    "escrow.fund": (["exporter"], lambda s: (lambda oid: (
-        s.escrow.accept(oid, {"from": s.coop}), (s.escrow.fund, [oid]))[1])(propose(s))),
-    "escrow.markShipped": (["coop"], lambda s: (lambda oid: (
-        s.escrow.markShipped, [oid, consignment(s, oid, record(s, [(s.farmer, 10)]))]))(funded_order(s))),
-    "escrow.confirmDelivery": (["exporter"], lambda s: (s.escrow.confirmDelivery, [shipped_order(s)[0], 1, []])),
-    "escrow.dispute": (["coop", "exporter"], lambda s: (s.escrow.dispute, [delivered_order(s)[0], CERT])),
-    "escrow.resolveDispute": (["arbiter"], lambda s: (lambda oid: (
-        s.escrow.dispute(oid, CERT, {"from": s.coop}), (s.escrow.resolveDispute, [oid, 1, CERT]))[1])(
-        delivered_order(s)[0])),
-    "escrow.registerLien": ([], lambda s: (s.escrow.registerLien, [funded_order(s), 1, s.financier, 1])),
+    "escrow.fund": (
+        ["exporter"],
+        lambda s: (lambda oid: (s.escrow.accept(oid, {"from": s.coop}), (s.escrow.fund, [oid]))[1])(
+            propose(s)
+        ),
+    ),
+    "escrow.markShipped": (
+        ["coop"],
+        lambda s: (
+            lambda oid: (
+                s.escrow.markShipped,
+                [oid, consignment(s, oid, record(s, [(s.farmer, 10)]))],
+            )
+        )(funded_order(s)),
+    ),
+    "escrow.confirmDelivery": (
+        ["exporter"],
+        lambda s: (s.escrow.confirmDelivery, [shipped_order(s)[0], 1, []]),
+    ),
+    "escrow.dispute": (
+        ["coop", "exporter"],
+        lambda s: (s.escrow.dispute, [delivered_order(s)[0], CERT]),
+    ),
+    "escrow.resolveDispute": (
+        ["arbiter"],
+        lambda s: (
+            lambda oid: (
+                s.escrow.dispute(oid, CERT, {"from": s.coop}),
+                (s.escrow.resolveDispute, [oid, 1, CERT]),
+            )[1]
+        )(delivered_order(s)[0]),
+    ),
+    "escrow.registerLien": (
+        [],
+        lambda s: (s.escrow.registerLien, [funded_order(s), 1, s.financier, 1]),
+    ),
     "escrow.setCarrier": ([], lambda s: (s.escrow.setCarrier, [funded_order(s), 1, s.carrier, 1])),
     "escrow.clearCarrier": ([], lambda s: (s.escrow.clearCarrier, [_job(s, award=True)[0], 1])),
     # LogisticsMarket
-    "logistics.postJob": (["coop"], lambda s: (s.logistics.postJob, [
-        consignment(s, 1, []), GEO, GEO, chain.time() + DAY, USD])),
-    "logistics.placeBid": (["carrier"], lambda s: (s.logistics.placeBid, [_job(s)[2], USD, chain.time() + DAY])),
+    "logistics.postJob": (
+        ["coop"],
+        lambda s: (s.logistics.postJob, [consignment(s, 1, []), GEO, GEO, chain.time() + DAY, USD]),
+    ),
+    "logistics.placeBid": (
+        ["carrier"],
+        lambda s: (s.logistics.placeBid, [_job(s)[2], USD, chain.time() + DAY]),
+    ),
     "logistics.withdrawBid": (["carrier"], lambda s: (s.logistics.withdrawBid, [_job(s)[3]])),
     "logistics.awardJob": (["coop"], lambda s: (s.logistics.awardJob, list(_job(s)[2:]))),
     "logistics.cancelJob": (["coop"], lambda s: (s.logistics.cancelJob, [_job(s)[2]])),
     "logistics.recordPickup": (["carrier"], lambda s: (s.logistics.recordPickup, [_picked(s)[2]])),
-    "logistics.recordDelivery": (["carrier", "coop"], lambda s: (s.logistics.recordDelivery, [_delivered_job(s)])),
+    "logistics.recordDelivery": (
+        ["carrier", "coop"],
+        lambda s: (s.logistics.recordDelivery, [_delivered_job(s)]),
+    ),
     # FinanceMarket
     "finance.setLtvBps": (["admin"], lambda s: (s.finance.setLtvBps, [5000])),
-    "finance.requestAdvance": (["coop"], lambda s: (s.finance.requestAdvance, [funded_order(s), USD])),
+    "finance.requestAdvance": (
+        ["coop"],
+        lambda s: (s.finance.requestAdvance, [funded_order(s), USD]),
+    ),
     "finance.cancelRequest": (["coop"], lambda s: (s.finance.cancelRequest, [_request(s)])),
-    "finance.makeOffer": (["financier"], lambda s: (
-        s.finance.makeOffer, [_request(s), USD, 0, chain.time() + DAY])),
+    "finance.makeOffer": (
+        ["financier"],
+        lambda s: (s.finance.makeOffer, [_request(s), USD, 0, chain.time() + DAY]),
+    ),
     "finance.withdrawOffer": (["financier"], lambda s: (s.finance.withdrawOffer, [_offer(s)])),
     "finance.acceptOffer": (["coop"], lambda s: (s.finance.acceptOffer, [_offer(s)])),
     "finance.onLienSettled": ([], lambda s: (s.finance.onLienSettled, [1, 0, 0])),

@@ -1,4 +1,5 @@
 """TestStablecoin: 6 decimals and a capped faucet."""
+
 from conftest import USD, ZERO, err
 
 

@@ -9,11 +9,18 @@ Checked after every step:
   * each farmer's balance equals the pro-rata rule applied to the lots settled so far
     (share_k = floor(pool*C_k/E) - floor(pool*C_{k-1}/E)), within one unit per lot of exact.
 """
+
 from brownie import chain
 from brownie.test import strategy
-from hypothesis import settings
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from conftest import CERT, DAY, USD, consignment, record
+from hypothesis import settings
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 # brownie's own `state_machine` helper ships as a mypyc-compiled module in eth-brownie 1.22.2 that
 # rejects subclasses ("_BrownieStateMachine object expected"), so this drives hypothesis's
@@ -35,7 +42,17 @@ ST = {
 def _st(*names):
     return {n: ST[n] for n in names}
 
-FUNDED, SHIPPED, DELIVERED, DISPUTED, RESOLVED, SETTLING, SETTLED, REFUNDED = 3, 4, 5, 6, 7, 8, 9, 10
+
+FUNDED, SHIPPED, DELIVERED, DISPUTED, RESOLVED, SETTLING, SETTLED, REFUNDED = (
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+)
 
 
 class Model:
@@ -78,16 +95,20 @@ class EscrowMachine(RuleBasedStateMachine):
         s = self.s
         sizes = [grams + 997 * k for k in range(n_lots)]
         total = sum(sizes)
-        oid = s.escrow.propose(s.coop, s.usd, 1, total, price, 2, chain.time() + 6 * DAY, fee,
-                               {"from": s.exporter}).return_value
+        oid = s.escrow.propose(
+            s.coop, s.usd, 1, total, price, 2, chain.time() + 6 * DAY, fee, {"from": s.exporter}
+        ).return_value
         s.escrow.accept(oid, {"from": s.coop})
         pairs = [(s.farmers[(k * 7 + grams) % 4], g) for k, g in enumerate(sizes)]
         ids = record(s, pairs)
         cid = consignment(s, oid, ids)
         deposit = total * price // 1000
         STATS["proposals"] += 1
-        self.orders.append(Model(oid, cid, [(i, f.address, g) for i, (f, g) in zip(ids, pairs)],
-                                 deposit, price, fee))
+        self.orders.append(
+            Model(
+                oid, cid, [(i, f.address, g) for i, (f, g) in zip(ids, pairs)], deposit, price, fee
+            )
+        )
 
     @rule(**_st("i"))
     def rule_fund(self, i):
@@ -106,7 +127,9 @@ class EscrowMachine(RuleBasedStateMachine):
         amount = max(1, m.deposit * 7 * frac // 1000)  # up to 70% LTV
         rid = s.finance.requestAdvance(m.oid, amount, {"from": s.coop}).return_value
         fee = amount // 20
-        off = s.finance.makeOffer(rid, amount, fee, chain.time() + DAY, {"from": s.financier}).return_value
+        off = s.finance.makeOffer(
+            rid, amount, fee, chain.time() + DAY, {"from": s.financier}
+        ).return_value
         s.finance.acceptOffer(off, {"from": s.coop})
         STATS["advances"] += 1
 
@@ -141,7 +164,9 @@ class EscrowMachine(RuleBasedStateMachine):
     def rule_resolve(self, i, frac):
         m = self._pick(i, [DISPUTED])
         if m:
-            self.s.escrow.resolveDispute(m.oid, m.deposit * frac // 100, CERT, {"from": self.s.arbiter})
+            self.s.escrow.resolveDispute(
+                m.oid, m.deposit * frac // 100, CERT, {"from": self.s.arbiter}
+            )
             STATS["resolutions"] += 1
 
     @rule(**_st("i"))
@@ -175,7 +200,7 @@ class EscrowMachine(RuleBasedStateMachine):
         # model: the next `chunk` lots from the cursor, telescoping floor shares
         expected = []
         if m.pool:
-            for lot, farmer, g in m.lots[m.cursor:m.cursor + chunk]:
+            for lot, farmer, g in m.lots[m.cursor : m.cursor + chunk]:
                 if lot in m.excluded:
                     continue
                 prev = m.pool * m.cum // m.eligible

@@ -1,6 +1,18 @@
 """Traceability: lots, splits, consignments, inspections, custody."""
+
 from brownie import Traceability, accounts, chain
-from conftest import CERT, EVIDENCE, GEO, MANGO, ZERO, consignment, err, funded_order, lot_input, record
+from conftest import (
+    CERT,
+    EVIDENCE,
+    GEO,
+    MANGO,
+    ZERO,
+    consignment,
+    err,
+    funded_order,
+    lot_input,
+    record,
+)
 
 
 def test_constructor_zero_registry():
@@ -14,7 +26,9 @@ def test_record_lot_single(system):
     lot_id = tx.return_value
     assert list(t.lots(lot_id)) == [system.farmer, 12_345, 2, t.LOT_ACTIVE(), 0]
     ev = tx.events["LotRecorded"]
-    assert ev["lotId"] == lot_id and ev["farmer"] == system.farmer and ev["cooperative"] == system.coop
+    assert (
+        ev["lotId"] == lot_id and ev["farmer"] == system.farmer and ev["cooperative"] == system.coop
+    )
     assert ev["crop"] == MANGO and ev["grams"] == 12_345 and ev["grade"] == 2
     assert ev["plotGeohash"] == GEO and ev["evidenceHash"] == EVIDENCE
 
@@ -131,7 +145,11 @@ def test_consignment_errors(system):
         t.removeLots(cid2, [lots[0]], {"from": system.coop})
     c2lot = record(system, [(system.farmer, 1)])
     with err("NotLotCooperative"):
-        t.addLots(t.createConsignment(1, 0, {"from": system.coop2}).return_value, c2lot, {"from": system.coop2})
+        t.addLots(
+            t.createConsignment(1, 0, {"from": system.coop2}).return_value,
+            c2lot,
+            {"from": system.coop2},
+        )
     t.cancelConsignment(cid2, {"from": system.coop})
     with err("BadConsignmentStatus"):
         t.addLots(cid2, [lots[0]], {"from": system.coop})
@@ -208,8 +226,11 @@ def test_custody_and_frozen(system):
 
 def test_escrow_hooks_only_escrow(system):
     t = system.trace
-    for fn, args in [(t.lockForShipping, (1, 1, system.coop, 0)), (t.freezeAtDelivery, (1, [])),
-                     (t.closeConsignment, (1, True))]:
+    for fn, args in [
+        (t.lockForShipping, (1, 1, system.coop, 0)),
+        (t.freezeAtDelivery, (1, [])),
+        (t.closeConsignment, (1, True)),
+    ]:
         with err("MissingRole"):
             fn(*args, {"from": system.coop})
 
@@ -255,7 +276,7 @@ def test_settlement_slice(system):
     lots = record(system, [(system.farmers[i % 4], 100 + i) for i in range(6)])
     cid = consignment(system, 1, lots)
     t.inspectLot(lots[2], False, 3, CERT, {"from": system.inspector})
-    ids, farmers, grams = t.settlementSlice(cid, 1, 3)
+    ids, _farmers, grams = t.settlementSlice(cid, 1, 3)
     assert list(ids) == lots[1:4]
     assert list(grams) == [101, 0, 103]
     assert len(t.settlementSlice(cid, 5, 10)[0]) == 1

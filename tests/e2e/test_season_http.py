@@ -224,7 +224,7 @@ def test_season_through_http(api: Any) -> None:
     }
     body = ok(op.post(f"/operator/orders/{order}/settle", params=w, json={"max_lots": 500}))
 
-    # The contract's rule: lien, carrier, cooperative fee, then farmers pro rata (floor, telescoping).
+    # The contract's rule: lien, carrier, cooperative fee, then farmers pro rata (floor).
     payment = 220_000 * 2 * USD // 1000
     rest = payment - 105 * USD - 15 * USD
     pool = rest - min(payment * 500 // 10_000, rest)
@@ -258,7 +258,11 @@ def test_season_through_http(api: Any) -> None:
     trace = ok(public.get(f"/trace/lots/{lots[0]}"))
     assert trace["grams"] == 100_000 and trace["inspection"] == "passed"
     assert [c["kind"] for c in trace["consignment"]["custody"]] == [
-        "handover", "receipt", "handover", "receipt"]
+        "handover",
+        "receipt",
+        "handover",
+        "receipt",
+    ]
     assert trace["consignment"]["order"]["status"] == "settled"
     assert "Anne" not in str(trace)  # nothing personal in the public trace
     failed = ok(public.get(f"/trace/lots/{lots[2]}"))

@@ -216,3 +216,24 @@ def _record(runtime: Runtime, book: AddressBook) -> None:
             row.block_number = book.deploy_block
             session.add(row)
         session.commit()
+
+
+def deploy_with_brownie(containers: Any, admin: Any) -> dict[str, Any]:
+    """The same plan and wiring executed by brownie (its contract tests and gas report).
+
+    ``containers`` is the loaded brownie project; ``admin`` a brownie account that becomes
+    the operator. Returns the deployed brownie contracts by name.
+    """
+    tx = {"from": admin}
+    deployed: dict[str, Any] = {}
+    for step in (*PLAN, *LOCAL_PLAN):
+        args = [
+            admin if a is OPERATOR else deployed[a.contract] if isinstance(a, Ref) else a
+            for a in step.args
+        ]
+        deployed[step.contract] = getattr(containers, step.contract).deploy(*args, tx)
+    registry = deployed["ClusterRegistry"]
+    for role_name, holder in SYSTEM_ROLES:
+        registry.grantRole(getattr(registry, role_name)(), deployed[holder], tx)
+    deployed["SaleEscrow"].setTokenAllowed(deployed["TestStablecoin"], True, tx)
+    return deployed
