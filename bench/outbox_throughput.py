@@ -44,7 +44,13 @@ def raw_baseline(w3, coin, n: int, senders: int) -> float:  # type: ignore[no-un
     for i in range(n):
         acct = accounts[i % senders]
         tx = coin.functions.faucet(acct.address, 1).build_transaction(
-            {"from": acct.address, "nonce": i // senders, "gas": 100_000, "chainId": chain_id, **fees}
+            {
+                "from": acct.address,
+                "nonce": i // senders,
+                "gas": 100_000,
+                "chainId": chain_id,
+                **fees,
+            }
         )
         raws.append(acct.sign_transaction(tx))
     start = time.perf_counter()
@@ -56,8 +62,9 @@ def raw_baseline(w3, coin, n: int, senders: int) -> float:  # type: ignore[no-un
 
 def outbox_run(chain: LocalChain, database_url: str, n: int, senders: int) -> float:
     data_dir = Path(tempfile.mkdtemp(prefix="konbit-bench-"))
-    settings = Settings.load(env_file=None, environ={}, data_dir=data_dir, rpc_url=chain.url,
-                             database_url=database_url)
+    settings = Settings.load(
+        env_file=None, environ={}, data_dir=data_dir, rpc_url=chain.url, database_url=database_url
+    )
     rt = Runtime(settings)
     upgrade(rt.engine)
     operator = rt.vault.create_account(OPERATOR_KIND)
@@ -76,8 +83,15 @@ def outbox_run(chain: LocalChain, database_url: str, n: int, senders: int) -> fl
     with Session(rt.engine) as s:
         for i in range(n):
             a = accounts[i % senders]
-            submit(s, key=f"b{i}", sender=a, contracts=contracts, contract="TestStablecoin",
-                   function="faucet", args=[a, 1])
+            submit(
+                s,
+                key=f"b{i}",
+                sender=a,
+                contracts=contracts,
+                contract="TestStablecoin",
+                function="faucet",
+                args=[a, 1],
+            )
     worker.drain(timeout=600)
     elapsed = time.perf_counter() - start
     with Session(rt.engine) as s:
@@ -102,26 +116,43 @@ def main() -> int:
         deployer = w3.eth.accounts[0]
         art = load_artifact("TestStablecoin")
         receipt = w3.eth.wait_for_transaction_receipt(
-            w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor().transact({"from": deployer})
+            w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+            .constructor()
+            .transact({"from": deployer})
         )
         coin = w3.eth.contract(address=receipt["contractAddress"], abi=art.abi)
         raw = raw_baseline(w3, coin, args.txs, args.senders)
         print(f"raw eth_sendRawTransaction (pre-signed): {raw:8.1f} tx/s")
-        results = {"sqlite": outbox_run(chain, f"sqlite:///{tmp / 'bench.db'}", args.txs, args.senders)}
+        results = {
+            "sqlite": outbox_run(chain, f"sqlite:///{tmp / 'bench.db'}", args.txs, args.senders)
+        }
         pg_url = os.environ.get("KONBIT_TEST_POSTGRES_URL")
         if not pg_url:
             pg_dir = Path("/tmp") / f"konbit-bench-pg-{os.getpid()}"  # postgres must reach it
             started = subprocess.run(
-                ["bash", str(PROJECT_ROOT / "scripts" / "throwaway-postgres.sh"), "start",
-                 str(pg_dir), str(free_port())], capture_output=True, text=True, check=False)
+                [
+                    "bash",
+                    str(PROJECT_ROOT / "scripts" / "throwaway-postgres.sh"),
+                    "start",
+                    str(pg_dir),
+                    str(free_port()),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             pg_url = started.stdout.strip() if started.returncode == 0 else None
         if pg_url:
             results["postgresql"] = outbox_run(chain, pg_url, args.txs, args.senders)
         for kind, rate in results.items():
-            print(f"outbox ({kind:10s}):                   {rate:8.1f} tx/s   ratio {rate / raw:.2f}")
+            print(
+                f"outbox ({kind:10s}):                   {rate:8.1f} tx/s   ratio {rate / raw:.2f}"
+            )
     if pg_dir is not None:
-        subprocess.run(["bash", str(PROJECT_ROOT / "scripts" / "throwaway-postgres.sh"), "stop",
-                        str(pg_dir)], check=False)
+        subprocess.run(
+            ["bash", str(PROJECT_ROOT / "scripts" / "throwaway-postgres.sh"), "stop", str(pg_dir)],
+            check=False,
+        )
     return 0
 
 
