@@ -39,7 +39,7 @@ run: setup
 	konbit run
 
 ## The whole suite: lint, contract tests, backend tests.
-test: setup lint
+test: setup lint slither
 	pytest
 
 lint: $(VENV)/.installed
@@ -48,6 +48,7 @@ lint: $(VENV)/.installed
 	mypy
 
 slither: setup
+	@echo "== slither"
 	bash scripts/slither.sh
 
 bench: setup
