@@ -254,6 +254,8 @@ def run_season(
     )
     runtime.rpc.call("evm_increaseTime", 4 * DAY)
     runtime.rpc.call("evm_mine")
+    coin = runtime.contracts().stablecoin
+    before = {a: coin.functions.balanceOf(a).call() for a in (*farmers, *addr.values())}
     body = _ok(op.post(f"/operator/orders/{order}/settle", params=w, json={"max_lots": 500}))
     paid = {
         e["args"]["farmer"]: e["args"]["amount"]
@@ -269,6 +271,9 @@ def run_season(
         "operator_key": operator_key,
         "organisations": addr,
         "api_keys": keys,
+        "farmers": farmers,
+        "settlement": body,
+        "balances_before_settlement": before,
     }
 
 
