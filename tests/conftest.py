@@ -70,9 +70,12 @@ def _loopback_only() -> Any:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop brownie's Anvil before pytest prints its summary, so the summary ends the run."""
     from brownie import network
+    from brownie.network import rpc
 
     if network.is_connected():
-        network.disconnect(kill_rpc=True)
+        # Only an Anvil this run launched: brownie "attaches" to one already listening
+        # (another run's) and would kill that one too.
+        network.disconnect(kill_rpc=rpc.is_child())
 
 
 PG_SCRIPT = PROJECT_ROOT / "scripts" / "throwaway-postgres.sh"

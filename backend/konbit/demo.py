@@ -10,7 +10,6 @@ the demo doubles as a tour of the API. Time jumps (the dispute window) use Anvil
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,7 +112,8 @@ def run_season(
         )
         farmers.append(body["farmer"]["address"])
 
-    now = int(time.time())
+    # Chain time, not wall time: a local chain may have been moved forward before.
+    now = int(runtime.rpc.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
     total = sum(g for _, g in FARMERS)
     say(f"purchase order for {total // 1000} kg of mangoes")
     body = _ok(
