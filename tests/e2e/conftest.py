@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from sqlalchemy import func, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, select
 
 from konbit.api.auth import issue_key
-from konbit.api.models import Role
+from konbit.api.models import ApiKey, Role
 from konbit.chain.deploy import deploy
 from konbit.chain.local import LocalChain, free_port
+from konbit.db.engine import make_engine
 from konbit.db.migrate import upgrade
+from konbit.outbox.models import OutboxTx
+from konbit.profiles.models import FarmerProfile, OrganisationProfile
 from konbit.runtime import Runtime
 from konbit.settings import Settings
+from konbit.vault.models import CustodialAccount
+
+MARKET_ROLES = tuple(r for r in Role if r is not Role.OPERATOR)
 
 
 @dataclass
@@ -24,18 +35,88 @@ class Api:
     url: str
     runtime: Runtime
     operator_key: str
+    # Filled by the `onboarded` helpers: one organisation and key per market role.
+    keys: dict[Role, str] = field(default_factory=dict)
+    addresses: dict[Role, str] = field(default_factory=dict)
 
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
+    def key(self, role: Role) -> str:
+        return self.operator_key if role is Role.OPERATOR else self.keys[role]
 
-@pytest.fixture
-def api(anvil: LocalChain, database_url: str, tmp_path: Path, live_server: Any) -> Iterator[Api]:
+    def counts(self) -> dict[str, int]:
+        """Rows of every table a write request may add to (and revoked keys)."""
+        return record_counts(self.runtime)
+
+    def onboard(self) -> Api:
+        """One organisation per market role (custodial), each with an API key."""
+        op = self.client(self.operator_key)
+        for role in MARKET_ROLES:
+            reply = op.post(
+                "/operator/organisations",
+                params={"wait": "true"},
+                json={"name": f"Matrix {role.value}", "role": role.value},
+            )
+            assert reply.status_code == 200, reply.text
+            address = reply.json()["organisation"]["address"]
+            reply = op.post(f"/operator/organisations/{address}/keys", json={"label": "matrix"})
+            assert reply.status_code == 201, reply.text
+            self.addresses[role] = address
+            self.keys[role] = reply.json()["key"]
+        return self
+
+    def ensure_keys(self) -> None:
+        """Re-issue any of this fixture's keys a test revoked (fuzzers revoke keys by id)."""
+        with Session(self.runtime.engine) as session:
+            revoked = {
+                r.organisation.lower()
+                for r in session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_not(None)))
+            }
+            live = {
+                (r.organisation.lower(), r.role)
+                for r in session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None)))
+            }
+        if not revoked:
+            return
+        operator = self.runtime.operator()
+        assert operator is not None
+        if (operator.lower(), Role.OPERATOR.value) not in live or not self._works(
+            self.operator_key
+        ):
+            _, self.operator_key = issue_key(self.runtime.engine, operator, Role.OPERATOR, "tests")
+        for role, address in self.addresses.items():
+            if not self._works(self.keys[role]):
+                _, self.keys[role] = issue_key(self.runtime.engine, address, role, "tests")
+
+    def _works(self, key: str) -> bool:
+        from konbit.api.auth import authenticate
+
+        return authenticate(self.runtime.engine, key) is not None
+
+
+def record_counts(runtime: Runtime) -> dict[str, int]:
+    with Session(runtime.engine) as session:
+        counts = {
+            model.__tablename__: session.exec(select(func.count()).select_from(model)).one()  # type: ignore[attr-defined]
+            for model in (OutboxTx, ApiKey, FarmerProfile, OrganisationProfile, CustodialAccount)
+        }
+        counts["api_key_revoked"] = session.exec(
+            select(func.count()).select_from(ApiKey).where(col(ApiKey.revoked_at).is_not(None))
+        ).one()
+    return counts
+
+
+@contextmanager
+def serve_api(
+    anvil: LocalChain, database_url: str, data_dir: Path, live_server: Any
+) -> Iterator[Api]:
+    """Deploy a fresh set of contracts, migrate the database and serve the app."""
     settings = Settings.load(
         env_file=None,
         environ={},
-        data_dir=tmp_path,
+        data_dir=data_dir,
         rpc_url=anvil.url,
         database_url=database_url,
         port=free_port(),
@@ -46,6 +127,243 @@ def api(anvil: LocalChain, database_url: str, tmp_path: Path, live_server: Any) 
     operator = runtime.operator()
     assert operator is not None
     _, key = issue_key(runtime.engine, operator, Role.OPERATOR, "tests")
-    with live_server(settings) as server:
-        yield Api(server.url, runtime, key)
-    runtime.close()
+    try:
+        with live_server(settings) as server:
+            yield Api(server.url, runtime, key)
+    finally:
+        runtime.close()
+
+
+@pytest.fixture
+def api(anvil: LocalChain, database_url: str, tmp_path: Path, live_server: Any) -> Iterator[Api]:
+    with serve_api(anvil, database_url, tmp_path, live_server) as served:
+        yield served
+
+
+def _fresh_postgres_database(server_url: str) -> str:
+    name = f"konbit_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_api(
+    request: pytest.FixtureRequest,
+    anvil: LocalChain,
+    tmp_path_factory: pytest.TempPathFactory,
+    live_server: Any,
+) -> Iterator[Api]:
+    """Like `api`, but one per test module and database kind, already onboarded:
+    ``keys[role]`` / ``addresses[role]`` for every market role."""
+    folder = tmp_path_factory.mktemp("api")
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'konbit.db'}"
+    else:
+        url = _fresh_postgres_database(request.getfixturevalue("postgres_server"))
+    with serve_api(anvil, url, folder, live_server) as served:
+        yield served.onboard()
+
+
+@pytest.fixture(scope="module")
+def module_api_sqlite(
+    anvil: LocalChain, tmp_path_factory: pytest.TempPathFactory, live_server: Any
+) -> Iterator[Api]:
+    """One onboarded API per module on SQLite only (the OpenAPI fuzz: speed over breadth)."""
+    folder = tmp_path_factory.mktemp("api")
+    with serve_api(anvil, f"sqlite:///{folder / 'konbit.db'}", folder, live_server) as served:
+        yield served.onboard()
+
+
+# --- The API's own description: which operations exist, who may call them, valid inputs ---
+
+# Path prefix -> the one role its writes need. A write under no prefix here must be in
+# ANY_ROLE (any valid key) or PUBLIC_PREFIXES, or the auth matrix fails and asks for it.
+ROLE_BY_PREFIX: dict[str, Role] = {
+    "/operator": Role.OPERATOR,
+    "/cooperative": Role.COOPERATIVE,
+    "/exporter": Role.EXPORTER,
+    "/carrier": Role.LOGISTICS,
+    "/financier": Role.FINANCIER,
+    "/inspector": Role.INSPECTOR,
+    "/arbiter": Role.ARBITER,
+}
+ANY_ROLE = ("/transactions/raw",)
+PUBLIC_PREFIXES = ("/healthz", "/trace", "/sms", "/ussd", "/webhooks", "/01/")
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str  # upper case
+    path: str
+    spec: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def is_write(self) -> bool:
+        return self.method.lower() in WRITE_METHODS
+
+    @property
+    def role(self) -> Role | None:
+        """The role the path's prefix demands; None for ANY_ROLE, public or unmapped."""
+        for prefix, role in ROLE_BY_PREFIX.items():
+            if self.path == prefix or self.path.startswith(prefix + "/"):
+                return role
+        return None
+
+    @property
+    def any_role(self) -> bool:
+        return self.path in ANY_ROLE
+
+    @property
+    def public(self) -> bool:
+        return self.role is None and not self.any_role and self.path.startswith(PUBLIC_PREFIXES)
+
+    def params(self, where: str) -> list[dict[str, Any]]:
+        return [p for p in self.spec.get("parameters", []) if p["in"] == where]
+
+    def body_schema(self) -> dict[str, Any] | None:
+        content = (self.spec.get("requestBody") or {}).get("content", {})
+        media = content.get("application/json")
+        return None if media is None else media.get("schema")
+
+    def body_required(self) -> bool:
+        return bool((self.spec.get("requestBody") or {}).get("required"))
+
+
+def app_spec() -> dict[str, Any]:
+    """The OpenAPI document of the app as built (no server, no database)."""
+    global _SPEC
+    if _SPEC is None:
+        import tempfile
+
+        from konbit.api.app import create_app
+
+        settings = Settings.load(env_file=None, environ={}, data_dir=Path(tempfile.mkdtemp()))
+        _SPEC = create_app(settings, background=False).openapi()
+    return _SPEC
+
+
+_SPEC: dict[str, Any] | None = None
+
+
+def operations(spec: dict[str, Any] | None = None) -> list[Operation]:
+    spec = spec or app_spec()
+    return [
+        Operation(method.upper(), path, op)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`write_operation`: every non-public write; `operation`: every operation."""
+    if "write_operation" in metafunc.fixturenames:
+        ops = [o for o in operations() if o.is_write and not o.public]
+        metafunc.parametrize("write_operation", ops, ids=[o.id for o in ops])
+    if "operation" in metafunc.fixturenames:
+        ops = operations()
+        metafunc.parametrize("operation", ops, ids=[o.id for o in ops])
+
+
+class Schemas:
+    """Reads an OpenAPI document's JSON Schemas: resolves refs, builds minimal valid values."""
+
+    ADDRESS = "0x" + "11" * 20
+    HASH = "0x" + "ab" * 32
+    # Known patterns -> a value that matches; anything else must match "x"-strings.
+    BY_PATTERN: ClassVar[dict[str, str]] = {
+        r"^0x[0-9a-fA-F]{40}$": ADDRESS,
+        r"^0x[0-9a-fA-F]{64}$": HASH,
+        r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,12}$": "d7ns5qzk",
+        r"^\+[1-9][0-9]{6,14}$": "+50937000001",
+        r"^0x[0-9a-fA-F]+$": "0x00",
+    }
+    # Fields whose first enum value is refused by the handler, not by the schema.
+    BY_FIELD: ClassVar[dict[str, str]] = {"role": "cooperative"}
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def operations(self) -> list[Operation]:
+        return operations(self.spec)
+
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """The schema with every `$ref` inlined (the API's schemas are not recursive)."""
+        if "$ref" in schema:
+            target: Any = self.spec
+            for part in schema["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            return self.resolve(merged)
+        out: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key == "properties":
+                out[key] = {k: self.resolve(v) for k, v in value.items()}
+            elif key in ("items", "additionalProperties") and isinstance(value, dict):
+                out[key] = self.resolve(value)
+            elif key in ("anyOf", "oneOf", "allOf"):
+                out[key] = [self.resolve(v) for v in value]
+            else:
+                out[key] = value
+        return out
+
+    @staticmethod
+    def non_null(schema: dict[str, Any]) -> dict[str, Any]:
+        """`X | None` as X (FastAPI writes it as anyOf [X, null])."""
+        if "anyOf" in schema:
+            options = [s for s in schema["anyOf"] if s.get("type") != "null"]
+            if len(options) == 1:
+                rest = {k: v for k, v in schema.items() if k != "anyOf"}
+                return {**rest, **options[0]}
+        return schema
+
+    def valid(self, schema: dict[str, Any], name: str = "") -> Any:
+        """A minimal value the schema accepts (required fields only for objects)."""
+        schema = self.non_null(self.resolve(schema))
+        if name in self.BY_FIELD:
+            return self.BY_FIELD[name]
+        if "enum" in schema:
+            return schema["enum"][0]
+        kind = schema.get("type")
+        if kind == "object":
+            props = schema.get("properties", {})
+            return {k: self.valid(props[k], k) for k in schema.get("required", [])}
+        if kind == "array":
+            return [self.valid(schema["items"]) for _ in range(max(1, schema.get("minItems", 1)))]
+        if kind == "integer":
+            low = int(schema.get("minimum", 1))
+            return max(low, 1) if int(schema.get("maximum", 1)) >= 1 else low
+        if kind == "number":
+            return 1
+        if kind == "boolean":
+            return True
+        if kind == "string":
+            if "pattern" in schema:
+                return self.BY_PATTERN[schema["pattern"]]
+            return "x" * max(1, schema.get("minLength", 1))
+        raise AssertionError(f"no valid value for {name or 'schema'}: {schema}")
+
+    def path_for(self, op: Operation, overrides: dict[str, Any] | None = None) -> str:
+        """The operation's path with valid path parameters (or ``overrides``)."""
+        path = op.path
+        for param in op.params("path"):
+            value = (overrides or {}).get(param["name"], self.valid(param["schema"]))
+            path = path.replace("{" + param["name"] + "}", str(value))
+        return path
+
+    def body_for(self, op: Operation) -> Any:
+        schema = op.body_schema()
+        return None if schema is None else self.valid(schema)
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Schemas:
+    return Schemas(app_spec())

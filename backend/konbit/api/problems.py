@@ -46,6 +46,8 @@ class ContractRevert(Problem):
 
 
 def problem(status: int, detail: str, *, title: str | None = None, **extra: Any) -> JSONResponse:
+    if status == 422 and "field" in extra and "errors" not in extra:
+        extra["errors"] = [{"field": extra["field"], "message": detail}]  # one shape for all 422s
     body = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -57,7 +59,9 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
+def _field(loc: tuple[Any, ...], kind: str | None = None) -> str:
+    if kind == "json_invalid":  # a body that is not JSON reports a byte offset as location
+        return "body"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[-1] if loc else "body")
 
@@ -68,7 +72,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+            {
+                # A body that is not JSON at all reports a byte offset as its location.
+                "field": "body"
+                if e.get("type") == "json_invalid"
+                else _field(tuple(e.get("loc", ()))),
+                "message": e.get("msg", "invalid"),
+            }
             for e in exc.errors()
         ]
         named = ", ".join(dict.fromkeys(e["field"] for e in errors))

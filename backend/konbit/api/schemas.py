@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from eth_utils import is_address, to_checksum_address
 from fastapi import Path, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 UINT64 = 2**64 - 1
 UINT128 = 2**128 - 1
+#: Ids are stored as signed 64-bit integers in SQL (row ids of the API's own tables, 32-bit).
+INT63 = 2**63 - 1
+INT31 = 2**31 - 1
 
-Id = Annotated[int, Path(ge=1, le=UINT64, description="on-chain id")]
+
+def _checksummed(value: str) -> str:
+    """Any-case hex address to EIP-55; a mixed-case one must carry a valid checksum."""
+    if not is_address(value):
+        raise ValueError("mixed-case address with a wrong EIP-55 checksum")
+    return str(to_checksum_address(value))
+
+
+Id = Annotated[int, Path(ge=1, le=INT63, description="on-chain id")]
+RowId = Annotated[int, Path(ge=1, le=INT31, description="id of a record of this backend")]
 Grams = Annotated[int, Field(ge=1, le=UINT64, description="weight in grams")]
 Amount = Annotated[int, Field(ge=0, le=UINT128, description="token minor units (6 decimals)")]
 PositiveAmount = Annotated[int, Field(ge=1, le=UINT128, description="token minor units")]
@@ -18,7 +31,11 @@ Grade = Annotated[int, Field(ge=0, le=255, description="quality grade (higher is
 Crop = Annotated[int, Field(ge=1, le=65535, description="crop code (1 mango, 2 avocado, ...)")]
 Bps = Annotated[int, Field(ge=0, le=10_000, description="basis points")]
 Timestamp = Annotated[int, Field(ge=0, le=UINT64, description="unix seconds")]
-Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="0x address")]
+Address = Annotated[
+    str,
+    Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="0x address (any case; EIP-55 if mixed)"),
+    AfterValidator(_checksummed),
+]
 Hash32 = Annotated[
     str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="keccak-256 of an off-chain document")
 ]

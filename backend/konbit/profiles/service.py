@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from konbit.api.models import Role
 from konbit.api.problems import Problem
+from konbit.api.schemas import Address
 from konbit.profiles.models import FarmerProfile, OrganisationProfile, utcnow
 from konbit.runtime import Runtime
 
@@ -91,12 +92,16 @@ def forget_farmer_profile(runtime: Runtime, address: str) -> None:
 class OrganisationIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
-    address: str | None = Field(
-        default=None,
-        pattern=r"^0x[0-9a-fA-F]{40}$",
-        description="its own wallet; omit for a custodial account",
+    address: Address | None = Field(
+        default=None, description="its own wallet; omit for a custodial account"
     )
     contact: str | None = Field(default=None, max_length=200)
+
+
+def existing_role(runtime: Runtime, address: str) -> str | None:
+    with Session(runtime.engine) as session:
+        row = session.get(OrganisationProfile, address)
+    return None if row is None else row.kind
 
 
 def save_organisation(

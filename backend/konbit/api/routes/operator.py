@@ -18,11 +18,16 @@ from konbit.api.models import ApiKey, Role
 from konbit.api.problems import Problem
 from konbit.api.reads import After, Limit, Page, page
 from konbit.api.routes._write import WRITE_RESPONSES, write
-from konbit.api.schemas import Address, Id, PositiveAmount, Wait
+from konbit.api.schemas import Address, Id, PositiveAmount, RowId, Wait
 from konbit.api.writes import Call, applied_block, previous_args, runtime_of
 from konbit.mirror.models import OrderStatus, SaleOrder
 from konbit.outbox.models import OutboxTx
-from konbit.profiles.service import OrganisationIn, organisation_rows, save_organisation
+from konbit.profiles.service import (
+    OrganisationIn,
+    existing_role,
+    organisation_rows,
+    save_organisation,
+)
 from konbit.settings import LOCAL_CHAIN_IDS
 
 router = APIRouter(prefix="/operator", tags=["operator"])
@@ -43,6 +48,9 @@ async def create_organisation(
         address = str(previous[0])  # a retry: the account made the first time
     elif body.address is not None:
         address = body.address
+        known = await run_in_threadpool(existing_role, runtime, address)
+        if known is not None and known != body.role.value:
+            raise Problem(409, f"{address} is already onboarded as {known}", field="address")
     else:
         address = await run_in_threadpool(
             runtime.vault.create_account, body.role.value, body.name[:64]
@@ -126,7 +134,7 @@ def list_keys(request: Request, actor: Operator) -> list[KeyOut]:
 
 
 @router.delete("/keys/{key_id}", status_code=204, responses={401: {}, 403: {}, 404: {}})
-def revoke_key(key_id: Id, request: Request, actor: Operator) -> Response:
+def revoke_key(key_id: RowId, request: Request, actor: Operator) -> Response:
     """Revoke an API key at once."""
     from konbit.db.models import utcnow
 
