@@ -231,9 +231,10 @@ class Season:
         spare = self.consignment(c, self.record([(f[2], 1_000)]))
         self.send(tr.cancelConsignment(spare), self.coop)
         cc = self.consignment(c, self.record([(f[2], 10_000), (f[3], 10_000)]))
-        self.send(lg.postJob(cc, GEO, GEO, self.now() + DAY, USD), self.coop)
+        deadline = self.now() + DAY  # one value: the bid's eta may not pass the job's deadline
+        self.send(lg.postJob(cc, GEO, GEO, deadline, USD), self.coop)
         self.job_ids += 1
-        self.send(lg.placeBid(self.job_ids, USD, self.now() + DAY), self.carrier)
+        self.send(lg.placeBid(self.job_ids, USD, deadline), self.carrier)
         self.bid_ids += 1
         self.send(lg.withdrawBid(self.bid_ids), self.carrier)
         self.send(lg.cancelJob(self.job_ids), self.coop)
