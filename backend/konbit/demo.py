@@ -52,6 +52,11 @@ def _first(body: dict[str, Any], event: str, key: str) -> int:
     raise DemoError(f"no {event} event in the answer")
 
 
+def _usd(minor_units: int) -> str:
+    """Token minor units as a decimal string, without going through floats."""
+    return f"{minor_units // USD:,}.{minor_units % USD:06d}"
+
+
 def run_season(
     base_url: str, runtime: Runtime, say: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -263,7 +268,7 @@ def run_season(
         if e["event"] == "FarmerPaid"
     }
     for (name, _), farmer in zip(FARMERS, farmers, strict=True):
-        say(f"  {name:18s} paid {paid.get(farmer, 0) / USD:10.2f} kUSD")
+        say(f"  {name:18s} paid {_usd(paid.get(farmer, 0)):>12s} kUSD")
     return {
         "order": order,
         "lots": lots,
