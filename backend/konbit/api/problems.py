@@ -104,3 +104,43 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "an internal error occurred; it has been logged")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "422: one entry per bad field",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "error": {"type": "string", "description": "409: the contract's custom error"},
+        "args": {"type": "object", "description": "409: the custom error's arguments"},
+    },
+}
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Describe every 4xx/5xx answer as what it is: ``application/problem+json``."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Problem"] = PROBLEM_SCHEMA
+    problem_content = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for code, answer in operation.get("responses", {}).items():
+                if code[:1] in ("4", "5"):
+                    answer["content"] = problem_content
+                    answer.setdefault("description", HTTPStatus(int(code)).phrase)
+    return schema
