@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from enum import IntEnum
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
 from konbit.mirror.models import (
@@ -80,6 +81,20 @@ def page(
     rows = rows[:limit]
     last = getattr(rows[-1], key.key) if rows and more else None
     return Page(items=[as_json(r) for r in rows], next_after=last)
+
+
+def read_page(
+    request: Request,
+    model: type[SQLModel],
+    key: Any,
+    *filters: ColumnElement[bool],
+    after: int,
+    limit: int,
+) -> Page:
+    """:func:`page` in a session of its own, for endpoints that list one table."""
+    engine: Engine = request.app.state.engine
+    with Session(engine) as session:
+        return page(session, model, key, filters, after=after, limit=limit)
 
 
 def cooperative_history(session: Session, cooperative: str) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from konbit.api.auth import Actor, owner_or_403, require
 from konbit.api.models import Role
-from konbit.api.reads import After, Limit, Page, page
+from konbit.api.reads import After, Limit, Page, read_page
 from konbit.api.routes._write import (
     WRITE_RESPONSES,
     consignment_cooperative,
@@ -27,7 +27,7 @@ from konbit.api.schemas import (
     Timestamp,
     Wait,
 )
-from konbit.api.writes import Call, runtime_of
+from konbit.api.writes import Call
 from konbit.mirror.models import JobStatus, TransportJob
 
 router = APIRouter(prefix="/carrier", tags=["carrier"])
@@ -105,26 +105,24 @@ async def delivery(
 @router.get("/jobs", response_model=Page)
 def open_jobs(request: Request, actor: Carrier, after: After = 0, limit: Limit = 50) -> Page:
     """Jobs open for bids."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            TransportJob,
-            col(TransportJob.job_id),
-            [col(TransportJob.status) == JobStatus.OPEN.value],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        TransportJob,
+        col(TransportJob.job_id),
+        col(TransportJob.status) == JobStatus.OPEN.value,
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/jobs/mine", response_model=Page)
 def my_jobs(request: Request, actor: Carrier, after: After = 0, limit: Limit = 50) -> Page:
     """Jobs awarded to this carrier."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            TransportJob,
-            col(TransportJob.job_id),
-            [col(TransportJob.carrier) == actor.organisation],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        TransportJob,
+        col(TransportJob.job_id),
+        col(TransportJob.carrier) == actor.organisation,
+        after=after,
+        limit=limit,
+    )

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from konbit.api.auth import Actor, owner_or_403, require
 from konbit.api.models import Role
 from konbit.api.problems import Problem
-from konbit.api.reads import After, Limit, Page, as_json, page
+from konbit.api.reads import After, Limit, Page, as_json, page, read_page
 from konbit.api.routes._write import (
     WRITE_RESPONSES,
     advance_request_cooperative,
@@ -340,43 +340,40 @@ def list_farmers(request: Request, actor: Coop, after: After = 0, limit: Limit =
 @router.get("/lots", response_model=Page)
 def list_lots(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
     """The cooperative's lots, oldest first."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            Lot,
-            col(Lot.lot_id),
-            [col(Lot.cooperative) == actor.organisation],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        Lot,
+        col(Lot.lot_id),
+        col(Lot.cooperative) == actor.organisation,
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/orders", response_model=Page)
 def list_orders(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
     """Orders addressed to the cooperative."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            SaleOrder,
-            col(SaleOrder.order_id),
-            [col(SaleOrder.cooperative) == actor.organisation],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        SaleOrder,
+        col(SaleOrder.order_id),
+        col(SaleOrder.cooperative) == actor.organisation,
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/consignments", response_model=Page)
 def list_consignments(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
     """The cooperative's consignments with their custody."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            Consignment,
-            col(Consignment.consignment_id),
-            [col(Consignment.cooperative) == actor.organisation],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        Consignment,
+        col(Consignment.consignment_id),
+        col(Consignment.cooperative) == actor.organisation,
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/jobs", response_model=Page)

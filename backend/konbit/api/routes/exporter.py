@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from konbit.api.auth import Actor, owner_or_403, require
 from konbit.api.models import Role
-from konbit.api.reads import After, Limit, Page, as_json, page
+from konbit.api.reads import After, Limit, Page, as_json, page, read_page
 from konbit.api.routes._write import (
     WRITE_RESPONSES,
     chain_call,
@@ -164,15 +164,14 @@ async def receive(
 @router.get("/orders", response_model=Page)
 def list_orders(request: Request, actor: Exporter, after: After = 0, limit: Limit = 50) -> Page:
     """The exporter's orders, oldest first."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            SaleOrder,
-            col(SaleOrder.order_id),
-            [col(SaleOrder.exporter) == actor.organisation],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        SaleOrder,
+        col(SaleOrder.order_id),
+        col(SaleOrder.exporter) == actor.organisation,
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/shipments", response_model=Page)

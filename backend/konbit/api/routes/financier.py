@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from konbit.api.auth import Actor, require
 from konbit.api.models import Role
-from konbit.api.reads import After, Limit, Page, as_json, cooperative_history, page
+from konbit.api.reads import After, Limit, Page, as_json, cooperative_history, page, read_page
 from konbit.api.routes._write import WRITE_RESPONSES, advance_request_cooperative, write
 from konbit.api.schemas import Amount, Id, PositiveAmount, Timestamp, Wait
 from konbit.api.writes import Call, runtime_of
@@ -84,15 +84,14 @@ def open_requests(request: Request, actor: Financier, after: After = 0, limit: L
 @router.get("/offers", response_model=Page)
 def my_offers(request: Request, actor: Financier, after: After = 0, limit: Limit = 50) -> Page:
     """The financier's offers."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            AdvanceOffer,
-            col(AdvanceOffer.offer_id),
-            [col(AdvanceOffer.financier) == actor.organisation],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        AdvanceOffer,
+        col(AdvanceOffer.offer_id),
+        col(AdvanceOffer.financier) == actor.organisation,
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/portfolio", response_model=Page)

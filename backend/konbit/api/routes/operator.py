@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from konbit.api.auth import Actor, issue_key, require
 from konbit.api.models import ApiKey, Role
 from konbit.api.problems import Problem
-from konbit.api.reads import After, Limit, Page, page
+from konbit.api.reads import After, Limit, Page, read_page
 from konbit.api.routes._write import WRITE_RESPONSES, write
 from konbit.api.schemas import Address, Id, PositiveAmount, RowId, Wait
 from konbit.api.writes import Call, applied_block, previous_args, runtime_of
@@ -202,12 +202,11 @@ def status(request: Request, actor: Operator) -> dict[str, Any]:
 @router.get("/disputes", response_model=Page)
 def disputes(request: Request, actor: Operator, after: After = 0, limit: Limit = 50) -> Page:
     """Orders in dispute, waiting for an arbiter."""
-    with Session(runtime_of(request).engine) as session:
-        return page(
-            session,
-            SaleOrder,
-            col(SaleOrder.order_id),
-            [col(SaleOrder.status) == OrderStatus.DISPUTED.value],
-            after=after,
-            limit=limit,
-        )
+    return read_page(
+        request,
+        SaleOrder,
+        col(SaleOrder.order_id),
+        col(SaleOrder.status) == OrderStatus.DISPUTED.value,
+        after=after,
+        limit=limit,
+    )
