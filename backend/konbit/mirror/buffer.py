@@ -12,6 +12,7 @@ order of tables does not matter; within a table, deletes go before inserts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Integer, Table, and_, select
@@ -42,6 +43,15 @@ def _defaults(table: Table) -> Row:
         scalar = default is not None and getattr(default, "is_scalar", False)
         out[column.name] = default.arg if scalar else None
     return out
+
+
+def _uint_as_text(row: Sequence[Any], positions: Sequence[int]) -> tuple[Any, ...]:
+    """SQLite stores ``Uint`` columns as decimal text (its integers stop at 2^63)."""
+    out = list(row)
+    for i in positions:
+        if out[i] is not None:
+            out[i] = str(out[i])
+    return tuple(out)
 
 
 def _sql_type(column: Any) -> str:
@@ -89,18 +99,33 @@ class BulkWriter:
         names = ", ".join(f'"{c}"' for c in cols)
         return f"unnest({args}) AS u({names})"
 
-    def insert(self, conn: Connection, cols: Sequence[str], rows: Sequence[Row]) -> None:
+    def insert(self, conn: Connection, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows given as value sequences in ``cols`` order."""
         names = ", ".join(f'"{c}"' for c in cols)
         if conn.dialect.name == "postgresql":
             raw: Any = conn.connection.driver_connection
             statement = f"COPY {self.name} ({names}) FROM STDIN"
             with raw.cursor() as cursor, cursor.copy(statement) as copy:
-                for r in rows:
-                    copy.write_row([r[c] for c in cols])
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
         else:
+            uint_at = [i for i, c in enumerate(cols) if c in self.uint]
+            if uint_at:
+                rows = [_uint_as_text(row, uint_at) for row in rows]
             marks = ", ".join("?" for _ in cols)
             sql = f"INSERT INTO {self.name} ({names}) VALUES ({marks})"  # noqa: S608
-            conn.exec_driver_sql(sql, self._tuples(cols, rows))
+            conn.exec_driver_sql(sql, rows)
+
+    def insert_dicts(
+        self, conn: Connection, cols: Sequence[str], defaults: Row, rows: Sequence[Row]
+    ) -> None:
+        """Insert rows given as dicts; a column a row leaves out takes ``defaults``' value."""
+        pick = itemgetter(*cols)
+        if len(cols) == 1:
+            self.insert(conn, cols, [(pick({**defaults, **r}),) for r in rows])
+        else:
+            self.insert(conn, cols, [pick({**defaults, **r}) for r in rows])
 
     def update(
         self, conn: Connection, keys: Sequence[str], cols: Sequence[str], rows: Sequence[Row]
@@ -212,7 +237,7 @@ class KeyedTable:
             if entry.mode in (_DELETE, _REPLACE):
                 deletes.append(self._key_values(key))
             if entry.mode in (_INSERT, _REPLACE):
-                inserts.append({**self.defaults, **entry.values})
+                inserts.append(entry.values)
             elif entry.mode == _UPDATE:
                 cols = tuple(sorted(c for c in entry.values if c not in keys))
                 if cols:
@@ -221,7 +246,7 @@ class KeyedTable:
         if deletes:
             writer.delete(conn, keys, deletes)
         if inserts:
-            writer.insert(conn, self.columns, inserts)
+            writer.insert_dicts(conn, self.columns, self.defaults, inserts)
         for cols, rows in updates.items():
             writer.update(conn, keys, cols, rows)
         count = len(self._entries)
@@ -245,8 +270,7 @@ class AppendTable:
     def flush(self, conn: Connection) -> int:
         if not self.rows:
             return 0
-        defaults = self.defaults
-        self.writer.insert(conn, self.columns, [{**defaults, **r} for r in self.rows])
+        self.writer.insert_dicts(conn, self.columns, self.defaults, self.rows)
         count = len(self.rows)
         self.rows.clear()
         return count
