@@ -17,7 +17,8 @@ from konbit.chain.deploy import deploy
 from konbit.chain.local import LocalChain, free_port
 from konbit.cli import main as konbit_main
 from konbit.db.migrate import upgrade
-from konbit.mirror.indexer import Mirror, MirrorResetError
+from konbit.mirror.decoding import DecodeWorker
+from konbit.mirror.indexer import Mirror, MirrorError, MirrorResetError
 from konbit.mirror.models import (
     PROJECTION_MODELS,
     Advance,
@@ -73,7 +74,8 @@ def count(engine: Engine, model: Any) -> int:
 
 
 def test_season_projection_equals_rebuild_and_verifies(runtime: Runtime) -> None:
-    mirror = Mirror.from_runtime(runtime, chunk_blocks=7, adaptive=False)
+    # Followed through the decode worker, rebuilt in one process: both must agree.
+    mirror = Mirror.from_runtime(runtime, chunk_blocks=7, adaptive=False, parallel=True)
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -134,7 +136,7 @@ def test_season_projection_equals_rebuild_and_verifies(runtime: Runtime) -> None
 
     assert verify(runtime).mismatches == []
 
-    rebuilt = Mirror.from_runtime(runtime).rebuild()
+    rebuilt = Mirror.from_runtime(runtime, parallel=False).rebuild()
     assert rebuilt.events == count(runtime.engine, ChainEvent)
     assert dump(runtime.engine) == followed
 
@@ -144,7 +146,9 @@ def test_reorg_rolls_back_to_the_fork_and_equals_a_rebuild(runtime: Runtime) -> 
     season.setup()
     f = season.farmers
     season.record([(f[0], 1_000), (f[1], 2_000)])
-    mirror = Mirror.from_runtime(runtime)
+    # Small chunks through the decode worker: chunks fetched ahead of the fork must be
+    # dropped, not applied.
+    mirror = Mirror.from_runtime(runtime, chunk_blocks=2, adaptive=False, parallel=True)
     mirror.sync()
     w3 = runtime.w3
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
@@ -181,7 +185,8 @@ def test_reorg_rolls_back_to_the_fork_and_equals_a_rebuild(runtime: Runtime) -> 
         }
         assert set(events) <= canonical
     assert verify(runtime).mismatches == []
-    Mirror.from_runtime(runtime).rebuild()
+    mirror.close()
+    Mirror.from_runtime(runtime, parallel=False).rebuild()
     assert dump(runtime.engine) == followed
 
 
@@ -320,3 +325,47 @@ def test_konbit_run_app_mirrors_in_the_background(runtime: Runtime) -> None:
         while count(runtime.engine, Lot) < 5:
             assert time.monotonic() < deadline, "the app's mirror did not follow"
             time.sleep(0.05)
+
+
+def test_a_catch_up_moves_decoding_to_a_worker_that_restarts_when_killed(
+    runtime: Runtime,
+) -> None:
+    season = Season(runtime)
+    season.setup()
+    for i in range(4):
+        season.record([(season.farmers[i], 1_000 + i)] * 3)
+    with Mirror.from_runtime(runtime, chunk_blocks=2, adaptive=False, parallel_min_logs=3) as m:
+        first = m.sync(max_chunks=2)
+        worker = m._worker
+        assert worker is not None and worker.alive, "a chunk of >= 3 logs starts the worker"
+        worker._process.kill()
+        worker._process.wait()
+        rest = m.sync()  # a dead worker is replaced, nothing is lost
+        assert m._worker is not worker and m._worker is not None and m._worker.alive
+    assert m._worker is None  # closed with the mirror
+    followed = dump(runtime.engine)
+    assert first.events + rest.events == count(runtime.engine, ChainEvent)
+    Mirror.from_runtime(runtime, parallel=False).rebuild()
+    assert dump(runtime.engine) == followed
+    assert verify(runtime).mismatches == []
+
+
+def test_a_worker_that_cannot_reach_the_node_fails_the_sync_cleanly(runtime: Runtime) -> None:
+    season = Season(runtime)
+    season.setup()
+    mirror = Mirror.from_runtime(runtime, parallel=True)
+    before = mirror.sync().last_block
+    mirror.close()
+    season.record([(season.farmers[0], 1_000)])
+    # A worker whose node is unreachable (the mirror's own client still reaches it).
+    worker = DecodeWorker(f"http://127.0.0.1:{free_port()}", mirror._addresses, mirror._names)
+    mirror._worker = worker
+    try:
+        with pytest.raises(MirrorError, match="ConnectionError"):
+            mirror.sync()
+        assert mirror._last_block() == before  # nothing half-applied
+    finally:
+        worker.close()
+        mirror._worker = None
+    assert mirror.sync().events == 1
+    mirror.close()

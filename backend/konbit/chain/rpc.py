@@ -28,6 +28,10 @@ class RpcError(Exception):
         self.message = message
         self.data = data
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crosses the pipe from the mirror's decode worker intact.
+        return (RpcError, (self.method, self.code, self.message, self.data))
+
     @property
     def revert_data(self) -> str | None:
         """The revert payload of a failed call or estimate, as 0x-hex, when the node gave one."""

@@ -16,8 +16,8 @@ import gc
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import weakref
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +26,19 @@ import ujson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from konbit.chain.contracts import KONBIT_CONTRACTS, AddressBook, EventDecoder, konbit_event_decoder
+from konbit.chain.contracts import KONBIT_CONTRACTS, AddressBook, konbit_event_decoder
 from konbit.chain.rpc import RpcClient, RpcError
 from konbit.mirror.buffer import BulkWriter
+from konbit.mirror.decoding import (
+    DecodeWorker,
+    DecodeWorkerError,
+    Event,
+    FetchedChunk,
+    chunk_calls,
+    iter_events,
+)
 from konbit.mirror.models import PROJECTION_MODELS, BlockHeader, ChainEvent, MirrorCursor, utcnow
-from konbit.mirror.projector import Event, Projector
+from konbit.mirror.projector import Projector
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +90,6 @@ class SyncResult:
 
 
 @dataclass
-class _Fetched:
-    node_last: Any
-    header: Any
-    logs: Any
-    events: list[Event]
-
-
-@dataclass
 class _Cursor:
     last_block: int
     genesis_hash: str
@@ -136,8 +136,8 @@ class Mirror:
         adaptive: bool = True,
         max_chunk_blocks: int = 100_000,
         target_logs: int = 5000,
-        decoder: EventDecoder | None = None,
-        prefetch: bool = True,
+        parallel: bool | None = None,
+        parallel_min_logs: int = 1000,
     ) -> None:
         self.engine = engine
         self.rpc = rpc
@@ -149,13 +149,16 @@ class Mirror:
         self.adaptive = adaptive
         self.max_chunk_blocks = max_chunk_blocks
         self.target_logs = target_logs
-        self.prefetch = prefetch
-        self.decoder = decoder or konbit_event_decoder()
+        self.parallel = parallel
+        self.parallel_min_logs = parallel_min_logs
+        self.decoder = konbit_event_decoder()
         self.contracts = {n: book.addresses[n] for n in self.followed(book)}
         self._names = {a.lower(): n for n, a in self.contracts.items()}
         self._addresses = sorted(a.lower() for a in self.contracts.values())
         self.projector = Projector()
         self._raw_writer = BulkWriter(_events)
+        self._worker: DecodeWorker | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @staticmethod
     def followed(book: AddressBook) -> list[str]:
@@ -178,48 +181,88 @@ class Mirror:
     def sync(self, *, max_chunks: int | None = None) -> SyncResult:
         """Catch up to the head minus the confirmations (at most ``max_chunks`` chunks).
 
-        While one chunk is written, the next one is fetched and decoded in a helper
-        thread (the node and the database both wait on I/O). A prefetched chunk is checked
-        like any other: the node's hash of the block it starts after must equal the
-        stored one at the time it is applied.
+        A ``DecodeWorker`` child process fetches and decodes the chunks during a
+        catch-up, and already works on the next chunk while this one is written:
+        always with ``parallel=True``, never with ``False``, and by default once a chunk
+        brings ``parallel_min_logs`` logs with more blocks to go (a mirror following
+        the head reads a few logs at a time and stays in one process). A chunk fetched
+        ahead is checked like any other: the node's hash of the block it starts after
+        must equal the stored one at the time it is applied.
         """
         result = SyncResult()
         cursor = self._check_chain()
         result.last_block = cursor.last_block
-        pending: tuple[int, int, Future[_Fetched]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mirror-fetch") as pool:
-            while max_chunks is None or result.chunks < max_chunks:
-                head = _int(self.rpc.call("eth_blockNumber"))
-                assert head is not None
-                target = head - self.confirmations
-                last = self._last_block()
-                if target <= last:
-                    # Nothing new to read; still make sure the block we stand on is canonical
-                    # (a reorg may have replaced it with a chain of the same or lower height).
-                    if self._cursor_block_replaced(last, head):
-                        result.reorgs += self._handle_fork(last)
-                        continue
-                    break
-                with _gc_paused():
-                    if pending is not None and pending[0] == last and pending[1] <= target:
-                        end, fetched = pending[1], pending[2].result()
-                    else:
-                        end = min(last + self.chunk_blocks, target)
-                        fetched = self._fetch(last, end)
-                    pending = None
-                    if self.prefetch and (max_chunks is None or result.chunks + 1 < max_chunks):
-                        following = min(end + self.chunk_blocks, target)
-                        if following > end:
-                            pending = (end, following, pool.submit(self._fetch, end, following))
-                    applied = self._apply(last, end, fetched, result)
-                if applied is None:
-                    pending = None
+        worker = self.start() if self.parallel else None
+        if self.parallel is None and self._worker is not None and self._worker.alive:
+            worker = self._worker
+        pending: tuple[int, int, int] | None = None  # (after block, to block, ticket)
+        while max_chunks is None or result.chunks < max_chunks:
+            head = _int(self.rpc.call("eth_blockNumber"))
+            assert head is not None
+            target = head - self.confirmations
+            last = self._last_block()
+            if target <= last:
+                # Nothing new to read; still make sure the block we stand on is canonical
+                # (a reorg may have replaced it with a chain of the same or lower height).
+                if self._cursor_block_replaced(last, head):
+                    result.reorgs += self._handle_fork(last)
                     continue
-                result.events += applied
-                result.chunks += 1
-                result.last_block = end
+                break
+            with _gc_paused():
+                if pending is not None and pending[0] == last and pending[1] <= target:
+                    end, ticket = pending[1], pending[2]
+                else:
+                    end = min(last + self.chunk_blocks, target)
+                    ticket = worker.request(last, end) if worker is not None else 0
+                pending = None
+                if worker is not None and (max_chunks is None or result.chunks + 1 < max_chunks):
+                    following = min(end + self.chunk_blocks, target)
+                    if following > end:
+                        pending = (end, following, worker.request(end, following))
+                try:
+                    fetched = (
+                        worker.receive(ticket) if worker is not None else self._fetch(last, end)
+                    )
+                    applied = self._apply(last, end, fetched, result)
+                except DecodeWorkerError as exc:
+                    raise MirrorError(f"fetching blocks {last + 1}..{end}: {exc}") from exc
+            if applied is None:
+                pending = None
+                continue
+            result.events += applied
+            result.chunks += 1
+            result.last_block = end
+            if (
+                worker is None
+                and self.parallel is None
+                and isinstance(fetched.logs, int)
+                and fetched.logs >= self.parallel_min_logs
+                and end < target
+            ):
+                worker = self.start()
         result.last_block = self._last_block()
         return result
+
+    def start(self) -> DecodeWorker:
+        """Start the decode worker now (``sync`` starts it when it needs it)."""
+        if self._worker is None or not self._worker.alive:
+            self.close()
+            self._worker = DecodeWorker(self.rpc.url, self._addresses, self._names)
+            self._finalizer = weakref.finalize(self, self._worker.close)
+        return self._worker
+
+    def close(self) -> None:
+        """Stop the decode worker, if one runs."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._worker = None
+        self._finalizer = None
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def clear(self) -> None:
         """Delete the projection, raw events, headers and cursors (every chain's: after a
@@ -237,6 +280,12 @@ class Mirror:
 
     def follow(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
         """Sync until ``stop`` is set; a chain reset ends the loop, other errors are retried."""
+        try:
+            self._follow(stop, poll_seconds)
+        finally:
+            self.close()
+
+    def _follow(self, stop: threading.Event, poll_seconds: float) -> None:
         while not stop.is_set():
             try:
                 result = self.sync()
@@ -265,9 +314,12 @@ class Mirror:
                 return 0
             if from_block > cursor.last_block + 1:
                 raise MirrorError(f"gap: cursor at {cursor.last_block}, chunk from {from_block}")
-            events = [e for e in self._decode(logs) if e.block_number > cursor.last_block]
-            self._write(conn, events, to_block, header)
-            return len(events)
+            events = [
+                e
+                for e in iter_events(self.decoder, self._names, logs)
+                if e.block_number > cursor.last_block
+            ]
+            return self._write(conn, [events], to_block, header)
 
     # ------------------------------------------------------------------ chain checks
 
@@ -358,29 +410,15 @@ class Mirror:
         )
         return logs
 
-    def _fetch(self, last: int, end: int) -> _Fetched:
-        """One round trip: the node's block ``last`` and ``end`` headers, then the logs."""
-        replies = self.rpc.batch(
-            [
-                ("eth_getBlockByNumber", [hex(last), False]),
-                ("eth_getBlockByNumber", [hex(end), False]),
-                (
-                    "eth_getLogs",
-                    [
-                        {
-                            "fromBlock": hex(last + 1),
-                            "toBlock": hex(end),
-                            "address": self._addresses,
-                        }
-                    ],
-                ),
-            ]
-        )
-        node_last, header, logs = replies
-        events = self._decode(logs) if isinstance(logs, list) else []
-        return _Fetched(node_last, header, logs, events)
+    def _fetch(self, last: int, end: int) -> FetchedChunk:
+        """The chunk (last, end] fetched and decoded in this process."""
+        node_last, header, logs = self.rpc.batch(chunk_calls(last, end, self._addresses))
+        if not isinstance(logs, list):
+            return FetchedChunk(node_last, header, logs, iter(()))
+        events = list(iter_events(self.decoder, self._names, logs))
+        return FetchedChunk(node_last, header, len(logs), iter([events]))
 
-    def _apply(self, last: int, end: int, fetched: _Fetched, result: SyncResult) -> int | None:
+    def _apply(self, last: int, end: int, fetched: FetchedChunk, result: SyncResult) -> int | None:
         """Apply (last, end]; None when the chunk was not applied (reorg, retry)."""
         node_last, header, logs = fetched.node_last, fetched.header, fetched.logs
         if isinstance(node_last, RpcError) or isinstance(header, RpcError):
@@ -405,10 +443,10 @@ class Mirror:
             cursor = self._lock_cursor(conn)
             if cursor.last_block != last:  # another instance got there first
                 return None
-            self._write(conn, fetched.events, end, header)
+            written = self._write(conn, fetched.slices, end, header)
         result.ranges.append((last + 1, end))
-        self._adapt(len(logs))
-        return len(fetched.events)
+        self._adapt(logs)
+        return written
 
     def _adapt(self, n_logs: int) -> None:
         if not self.adaptive:
@@ -418,79 +456,65 @@ class Mirror:
         elif n_logs < self.target_logs // 2:
             self.chunk_blocks = min(self.max_chunk_blocks, self.chunk_blocks * 2)
 
-    def _decode(self, logs: Sequence[dict[str, Any]]) -> list[Event]:
-        decode = self.decoder.decode
-        names = self._names
-        events: list[Event] = []
-        for entry in logs:
-            if entry.get("removed"):
-                continue
-            decoded = decode(entry["topics"], entry["data"])
-            if decoded is None:
-                continue
-            events.append(
-                Event(
-                    int(entry["blockNumber"], 16),
-                    entry["blockHash"],
-                    _int(entry.get("blockTimestamp")),
-                    entry["transactionHash"],
-                    int(entry["transactionIndex"], 16),
-                    int(entry["logIndex"], 16),
-                    entry["address"],
-                    names.get(entry["address"].lower(), decoded.contract),
-                    decoded.name,
-                    decoded.args,
-                )
-            )
-        events.sort(key=lambda e: (e.block_number, e.tx_index, e.log_index))
-        return events
-
     def _write(
-        self, conn: Connection, events: list[Event], end: int, header: dict[str, Any]
-    ) -> None:
-        chain_id = self.chain_id
-        if events:
-            dumps = ujson.dumps
-            self._raw_writer.insert(
-                conn,
-                _EVENT_COLUMNS,
-                [
-                    (
-                        chain_id,
-                        e.block_number,
-                        e.block_hash,
-                        e.block_time,
-                        e.tx_hash,
-                        e.tx_index,
-                        e.log_index,
-                        e.address,
-                        e.contract,
-                        e.name,
-                        dumps(e.args),
-                    )
-                    for e in events
-                ],
-            )
-            self._project(conn, events)
+        self, conn: Connection, slices: Iterable[list[Event]], end: int, header: dict[str, Any]
+    ) -> int:
+        """Raw events, projection, header and cursor of one chunk; returns events written."""
+        written = self._project(conn, slices, store_raw=True)
         self._store_header(conn, header)
         self._prune_headers(conn)
         conn.execute(
             update(_cursors)
-            .where(_cursors.c.chain_id == chain_id)
+            .where(_cursors.c.chain_id == self.chain_id)
             .values(last_block=end, updated_at=utcnow())
         )
+        return written
 
-    def _project(self, conn: Connection, events: list[Event]) -> None:
+    def _insert_raw(self, conn: Connection, events: list[Event]) -> None:
+        chain_id = self.chain_id
+        dumps = ujson.dumps
+        self._raw_writer.insert(
+            conn,
+            _EVENT_COLUMNS,
+            [
+                (
+                    chain_id,
+                    e.block_number,
+                    e.block_hash,
+                    e.block_time,
+                    e.tx_hash,
+                    e.tx_index,
+                    e.log_index,
+                    e.address,
+                    e.contract,
+                    e.name,
+                    dumps(e.args),
+                )
+                for e in events
+            ],
+        )
+
+    def _project(self, conn: Connection, slices: Iterable[list[Event]], *, store_raw: bool) -> int:
+        """Apply slices of events in chain order (storing them as raw events first when
+        ``store_raw``); the projection is flushed once, after the last slice."""
         projector = self.projector
         projector.buffer.bind(conn)
+        count = 0
         try:
-            projector.apply(events)
+            for events in slices:
+                if not events:
+                    continue
+                if store_raw:
+                    self._insert_raw(conn, events)
+                projector.apply(events)
+                count += len(events)
             projector.buffer.flush()
         except BaseException:
             projector.buffer.discard()
             raise
         finally:
             projector.buffer.bind(None)
+        return count
 
     # ------------------------------------------------------------------ headers and reorgs
 
@@ -602,11 +626,7 @@ class Mirror:
     def reproject(self, conn: Connection) -> int:
         """Truncate the projection and re-apply every stored raw event, in chain order."""
         self._truncate_projection(conn)
-        total = 0
-        for page in self._stored_events(conn):
-            self._project(conn, page)
-            total += len(page)
-        return total
+        return self._project(conn, self._stored_events(conn), store_raw=False)
 
     def _stored_events(self, conn: Connection) -> Iterator[list[Event]]:
         after: tuple[int, int] = (-1, -1)

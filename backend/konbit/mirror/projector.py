@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
 
 from konbit.mirror.buffer import WriteBuffer
+from konbit.mirror.decoding import Event
 from konbit.mirror.models import (
     PAYOUT_KINDS,
     Advance,
@@ -66,22 +66,6 @@ ROLE_NAMES = {
     )
 }
 ROLE_NAMES["0x" + "00" * 32] = "DEFAULT_ADMIN_ROLE"
-
-
-@dataclass(slots=True)
-class Event:
-    """A decoded log with its position on chain."""
-
-    block_number: int
-    block_hash: str
-    block_time: int | None
-    tx_hash: str
-    tx_index: int
-    log_index: int
-    address: str
-    contract: str
-    name: str
-    args: dict[str, Any]
 
 
 def _i64(value: int) -> int:
