@@ -117,12 +117,13 @@ class FetchedChunk:
     slices: Iterator[list[Event]]
 
 
-def _serve(conn_in: Connection, conn_out: Connection, url: str) -> None:
+def _serve(conn_in: Connection, conn_out: Connection) -> None:
     """The worker's loop: one request ``(ticket, last, end)`` at a time until ``None``.
 
-    The first message is the set-up ``(addresses, names)``.
+    The first message is the set-up ``(url, addresses, names)``; the node's URL comes
+    through the pipe, not the command line, because it may hold an API key.
     """
-    addresses, names = conn_in.recv()
+    url, addresses, names = conn_in.recv()
     rpc = RpcClient(url)
     decoder = konbit_event_decoder()
     send = conn_out.send
@@ -163,7 +164,7 @@ class DecodeWorker:
 
     def __init__(self, url: str, addresses: Sequence[str], names: dict[str, str]) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "konbit.mirror.decoding", url],
+            [sys.executable, "-m", "konbit.mirror.decoding"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
@@ -173,7 +174,7 @@ class DecodeWorker:
         self._in = Connection(os.dup(self._process.stdout.fileno()), writable=False)
         self._process.stdin.close()
         self._process.stdout.close()
-        self._out.send((list(addresses), dict(names)))
+        self._out.send((url, list(addresses), dict(names)))
         self._tickets = itertools.count(1)
         self._ready = False
 
@@ -247,12 +248,12 @@ class DecodeWorker:
 
 
 def main() -> None:
-    """Entry point of the worker process: ``python -m konbit.mirror.decoding URL``."""
+    """Entry point of the worker process: ``python -m konbit.mirror.decoding``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     conn_in = Connection(os.dup(0), writable=False)
     conn_out = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print must not corrupt the message stream
-    _serve(conn_in, conn_out, sys.argv[1])
+    _serve(conn_in, conn_out)
 
 
 if __name__ == "__main__":
