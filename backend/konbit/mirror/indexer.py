@@ -389,6 +389,12 @@ class Mirror:
         )
 
     def _lock_cursor(self, conn: Connection) -> _Cursor:
+        """Begin a mirror write: lock the cursor row (the transaction's first statement)."""
+        if conn.dialect.name == "postgresql":
+            # The projection is derived data: a crash may lose the last chunks committed,
+            # cursor and rows together, and the mirror reads them again. So its commits
+            # need not wait for the WAL flush.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         cursor = self._read_cursor(conn, lock=True)
         if cursor is None:
             raise MirrorError("the mirror cursor vanished (a rebuild is running?)")
