@@ -87,12 +87,13 @@ class BulkWriter:
         """Column-major lists of native values, for unnest on PostgreSQL."""
         return tuple([r[c] for r in rows] for c in cols)
 
+    def _uint_positions(self, cols: Sequence[str]) -> list[int]:
+        return [i for i, c in enumerate(cols) if c in self.uint]
+
     def _tuples(self, cols: Sequence[str], rows: Sequence[Row]) -> list[tuple[Any, ...]]:
-        uint = self.uint
-        return [
-            tuple((None if r[c] is None else str(r[c])) if c in uint else r[c] for c in cols)
-            for r in rows
-        ]
+        """Dict rows as SQLite parameter tuples in ``cols`` order."""
+        at = self._uint_positions(cols)
+        return [_uint_as_text([r[c] for c in cols], at) for r in rows]
 
     def _unnest(self, cols: Sequence[str]) -> str:
         args = ", ".join(f"%s::{self.types[c]}[]" for c in cols)
@@ -110,9 +111,8 @@ class BulkWriter:
                 for row in rows:
                     write_row(row)
         else:
-            uint_at = [i for i, c in enumerate(cols) if c in self.uint]
-            if uint_at:
-                rows = [_uint_as_text(row, uint_at) for row in rows]
+            at = self._uint_positions(cols)
+            rows = [_uint_as_text(row, at) for row in rows] if at else rows
             marks = ", ".join("?" for _ in cols)
             sql = f"INSERT INTO {self.name} ({names}) VALUES ({marks})"  # noqa: S608
             conn.exec_driver_sql(sql, rows)

@@ -54,8 +54,11 @@ class Event:
     args: dict[str, Any]
 
 
-def _int(value: str | None) -> int | None:
-    return None if value is None else int(value, 16)
+def hex_int(value: str | int | None) -> int | None:
+    """A JSON-RPC quantity (0x-hex) as an int; ints and None pass through."""
+    if value is None:
+        return None
+    return value if isinstance(value, int) else int(value, 16)
 
 
 def iter_events(
@@ -82,7 +85,7 @@ def iter_events(
         yield Event(
             block_number,
             entry["blockHash"],
-            _int(entry.get("blockTimestamp")),
+            hex_int(entry.get("blockTimestamp")),
             entry["transactionHash"],
             tx_index,
             log_index,

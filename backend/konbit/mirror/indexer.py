@@ -35,6 +35,7 @@ from konbit.mirror.decoding import (
     Event,
     FetchedChunk,
     chunk_calls,
+    hex_int,
     iter_events,
 )
 from konbit.mirror.models import PROJECTION_MODELS, BlockHeader, ChainEvent, MirrorCursor, utcnow
@@ -115,12 +116,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _int(value: str | int | None) -> int | None:
-    if value is None:
-        return None
-    return value if isinstance(value, int) else int(value, 16)
-
-
 class Mirror:
     """Follows the Konbit contracts of one deployment into SQL."""
 
@@ -192,12 +187,14 @@ class Mirror:
         result = SyncResult()
         cursor = self._check_chain()
         result.last_block = cursor.last_block
-        worker = self.start() if self.parallel else None
-        if self.parallel is None and self._worker is not None and self._worker.alive:
-            worker = self._worker
+        worker: DecodeWorker | None = None
+        if self.parallel:
+            worker = self.start()
+        elif self.parallel is None and self._worker is not None and self._worker.alive:
+            worker = self._worker  # started by an earlier catch-up
         pending: tuple[int, int, int] | None = None  # (after block, to block, ticket)
         while max_chunks is None or result.chunks < max_chunks:
-            head = _int(self.rpc.call("eth_blockNumber"))
+            head = hex_int(self.rpc.call("eth_blockNumber"))
             assert head is not None
             target = head - self.confirmations
             last = self._last_block()
@@ -328,7 +325,7 @@ class Mirror:
         for reply in replies:
             if isinstance(reply, RpcError):
                 raise MirrorError(f"node error: {reply}")
-        chain_id = _int(str(replies[0]))
+        chain_id = hex_int(str(replies[0]))
         genesis: str = replies[1]["hash"]  # type: ignore[index]
         if chain_id != self.chain_id:
             raise MirrorResetError(
@@ -525,7 +522,7 @@ class Mirror:
     # ------------------------------------------------------------------ headers and reorgs
 
     def _store_header(self, conn: Connection, block: dict[str, Any]) -> None:
-        number = _int(block["number"])
+        number = hex_int(block["number"])
         conn.execute(
             delete(_headers).where(
                 _headers.c.chain_id == self.chain_id, _headers.c.number == number
@@ -537,7 +534,7 @@ class Mirror:
                 number=number,
                 hash=block["hash"],
                 parent_hash=block.get("parentHash"),
-                timestamp=_int(block.get("timestamp")),
+                timestamp=hex_int(block.get("timestamp")),
             )
         )
 
@@ -598,7 +595,7 @@ class Mirror:
         if fork == last:
             return 0
         if fork < self.book.deploy_block:
-            head = _int(self.rpc.call("eth_blockNumber"))
+            head = hex_int(self.rpc.call("eth_blockNumber"))
             raise MirrorResetError(
                 f"the node's chain (head {head}) no longer holds the deployment at block "
                 f"{self.book.deploy_block} the projection (at block {last}) was built from"
