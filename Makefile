@@ -46,6 +46,7 @@ lint: $(VENV)/.installed
 	ruff check backend tests bench scripts
 	ruff format --check backend tests bench scripts
 	mypy
+	lint-imports
 
 slither: setup
 	@echo "== slither"
@@ -55,4 +56,4 @@ bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf build reports .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build reports .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache

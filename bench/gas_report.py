@@ -70,7 +70,7 @@ def main():
 def run(p, args):
     from brownie import accounts, chain, history, web3
 
-    from konbit.chain.deploy import deploy_with_brownie
+    from konbit.services.deploy import deploy_with_brownie
 
     admin, coop, exporter, carrier, financier = (
         accounts[0],
@@ -80,7 +80,7 @@ def run(p, args):
         accounts[4],
     )
     tx = {"from": admin}
-    # --- deploy + wire: the one plan (konbit.chain.deploy), executed by brownie
+    # --- deploy + wire: the one plan (konbit.services.deploy), executed by brownie
     d = deploy_with_brownie(p, admin)
     registry, trace, escrow = d["ClusterRegistry"], d["Traceability"], d["SaleEscrow"]
     logistics, finance, usd = d["LogisticsMarket"], d["FinanceMarket"], d["TestStablecoin"]

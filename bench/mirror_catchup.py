@@ -29,15 +29,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from konbit.chain.contracts import AddressBook, konbit_event_decoder
-from konbit.chain.deploy import deploy
 from konbit.chain.local import LocalChain, free_port
 from konbit.chain.rpc import RpcClient
 from konbit.db.engine import make_engine
 from konbit.db.migrate import upgrade
 from konbit.mirror.indexer import Mirror
-from konbit.mirror.season import Season
 from konbit.paths import PROJECT_ROOT
 from konbit.runtime import Runtime
+from konbit.services.deploy import deploy
+from konbit.services.season import Season
 from konbit.settings import Settings
 
 PG_SCRIPT = PROJECT_ROOT / "scripts" / "throwaway-postgres.sh"

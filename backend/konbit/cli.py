@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from konbit.chain.local import ChainError, LocalChain
-from konbit.mirror.cli import register as register_mirror
+from konbit.commands.mirror import register as register_mirror
+from konbit.commands.vault import register as register_vault
 from konbit.settings import Settings, SettingsError
-from konbit.vault.cli import register as register_vault
 
 log = logging.getLogger("konbit")
 
@@ -106,9 +106,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from konbit.api.app import create_app
-    from konbit.chain.deploy import deploy
     from konbit.db.migrate import upgrade
     from konbit.runtime import Runtime
+    from konbit.services.deploy import deploy
     from konbit.settings import LOCAL_CHAIN_IDS
 
     chain = local_chain(settings) if settings.managed_chain else None
@@ -166,9 +166,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
-    from konbit.chain.deploy import deploy
     from konbit.db.migrate import upgrade
     from konbit.runtime import Runtime
+    from konbit.services.deploy import deploy
 
     runtime = Runtime(settings)
     try:
@@ -181,9 +181,9 @@ def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey(settings: Settings, args: argparse.Namespace) -> int:
-    from konbit.api.auth import issue_key
-    from konbit.api.models import Role
+    from konbit.access.keys import issue_key
     from konbit.db.migrate import upgrade
+    from konbit.roles import Role
     from konbit.runtime import OPERATOR_KIND, Runtime
 
     runtime = Runtime(settings)

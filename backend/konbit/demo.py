@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from konbit.api.auth import issue_key
-from konbit.api.models import Role
+from konbit.access.keys import issue_key
+from konbit.roles import Role
 from konbit.runtime import Runtime
 
 log = logging.getLogger(__name__)

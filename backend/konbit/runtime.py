@@ -28,6 +28,7 @@ class Runtime:
     settings: Settings
     engine: Engine = field(init=False)
     w3: Web3 = field(init=False)
+    _contracts: tuple[Any, KonbitContracts] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.effective_database_url)
@@ -52,10 +53,22 @@ class Runtime:
         return AddressBook.load(self.settings.data_dir, self.chain_id)
 
     def contracts(self) -> KonbitContracts:
+        """The deployed contracts; one client per address book (rebuilt when it changes)."""
+        path = AddressBook.path(self.settings.data_dir, self.chain_id)
+        try:
+            stamp = path.stat()
+            version = (stamp.st_mtime_ns, stamp.st_size)
+        except FileNotFoundError:
+            version = None
+        cached = self._contracts
+        if cached is not None and version is not None and cached[0] == version:
+            return cached[1]
         book = self.address_book()
         if book is None:
             raise RuntimeError(f"nothing deployed on chain {self.chain_id}: run `konbit deploy`")
-        return KonbitContracts(self.w3, book)
+        contracts = KonbitContracts(self.w3, book)
+        self._contracts = (version, contracts)
+        return contracts
 
     @cached_property
     def rpc(self) -> RpcClient:

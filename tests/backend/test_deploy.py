@@ -10,12 +10,13 @@ import pytest
 from sqlmodel import Session, select
 
 from konbit.chain.contracts import AddressBook, KonbitContracts
-from konbit.chain.deploy import PLAN, SYSTEM_ROLES, deploy
 from konbit.chain.local import LocalChain
 from konbit.db.migrate import upgrade
 from konbit.db.models import Deployment
 from konbit.outbox.models import OutboxTx
+from konbit.roles import SYSTEM_ROLES
 from konbit.runtime import Runtime
+from konbit.services.deploy import PLAN, deploy
 from konbit.settings import Settings
 
 

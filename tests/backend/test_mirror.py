@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from konbit.chain.deploy import deploy
 from konbit.chain.local import LocalChain, free_port
 from konbit.cli import main as konbit_main
 from konbit.db.migrate import upgrade
@@ -33,10 +32,11 @@ from konbit.mirror.models import (
     SaleOrder,
     TransportJob,
 )
-from konbit.mirror.season import USD, Season
 from konbit.mirror.verify import verify
 from konbit.profiles.models import FarmerProfile
 from konbit.runtime import Runtime
+from konbit.services.deploy import deploy
+from konbit.services.season import USD, Season
 from konbit.settings import Settings
 
 

@@ -15,7 +15,7 @@ from brownie import (
     chain,
 )
 
-from konbit.chain.deploy import deploy_with_brownie
+from konbit.services.deploy import deploy_with_brownie
 
 USD = 10**6  # 6 decimals
 DAY = 86400
@@ -35,7 +35,7 @@ def err(name):
 def deploy_system(admin):
     """Deploy and wire the whole system with brownie. Returns a namespace of contracts.
 
-    konbit.chain.deploy's plan (the one deploy routine) executed by brownie, so the contract
+    konbit.services.deploy's plan (the one deploy routine) executed by brownie, so the contract
     tests exercise exactly what the backend deploys.
     """
     from brownie import project

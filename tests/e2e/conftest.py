@@ -15,15 +15,16 @@ from sqlalchemy import func, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
-from konbit.api.auth import issue_key
-from konbit.api.models import ApiKey, Role
-from konbit.chain.deploy import deploy
+from konbit.access.keys import issue_key
+from konbit.access.models import ApiKey
 from konbit.chain.local import LocalChain, free_port
 from konbit.db.engine import make_engine
 from konbit.db.migrate import upgrade
 from konbit.outbox.models import OutboxTx
 from konbit.profiles.models import FarmerProfile, OrganisationProfile
+from konbit.roles import Role
 from konbit.runtime import Runtime
+from konbit.services.deploy import deploy
 from konbit.settings import Settings
 from konbit.vault.models import CustodialAccount
 
@@ -91,7 +92,7 @@ class Api:
                 _, self.keys[role] = issue_key(self.runtime.engine, address, role, "tests")
 
     def _works(self, key: str) -> bool:
-        from konbit.api.auth import authenticate
+        from konbit.access.keys import authenticate
 
         return authenticate(self.runtime.engine, key) is not None
 
@@ -191,7 +192,7 @@ ROLE_BY_PREFIX: dict[str, Role] = {
     "/arbiter": Role.ARBITER,
 }
 ANY_ROLE = ("/transactions/raw",)
-PUBLIC_PREFIXES = ("/healthz", "/trace", "/sms", "/ussd", "/webhooks", "/01/")
+PUBLIC_PREFIXES = ("/healthz", "/meta", "/trace", "/sms", "/ussd", "/webhooks", "/01/")
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
 
@@ -264,10 +265,14 @@ def operations(spec: dict[str, Any] | None = None) -> list[Operation]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`write_operation`: every non-public write; `operation`: every operation."""
+    """`write_operation`: every non-public write; `read_operation`: every GET;
+    `operation`: every operation."""
     if "write_operation" in metafunc.fixturenames:
         ops = [o for o in operations() if o.is_write and not o.public]
         metafunc.parametrize("write_operation", ops, ids=[o.id for o in ops])
+    if "read_operation" in metafunc.fixturenames:
+        ops = [o for o in operations() if o.method == "GET"]
+        metafunc.parametrize("read_operation", ops, ids=[o.id for o in ops])
     if "operation" in metafunc.fixturenames:
         ops = operations()
         metafunc.parametrize("operation", ops, ids=[o.id for o in ops])

@@ -15,7 +15,7 @@ import httpx
 import jsonschema
 import pytest
 
-from konbit.api.models import Role
+from konbit.roles import Role
 
 PROBLEM = "application/problem+json"
 
@@ -87,7 +87,7 @@ def test_wrong_role_is_403_and_records_nothing(
 @pytest.fixture(scope="module")
 def revoked_keys(module_api: Any) -> dict[Role, str]:
     """A revoked key of every role, revoked through DELETE /operator/keys/{id}."""
-    from konbit.api.auth import issue_key
+    from konbit.access.keys import issue_key
 
     op = module_api.client(module_api.operator_key)
     keys: dict[Role, str] = {}

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from konbit.api.models import Role
+from konbit.roles import Role
 
 pytestmark = pytest.mark.filterwarnings("ignore::brownie.exceptions.BrownieTestWarning")
 

@@ -98,7 +98,7 @@ def test_season_through_http(api: Any) -> None:
     assert len(page["items"]) == 2 and page["next_after"] == lots[1]
     assert ok(financier.get("/financier/advance-requests"))["items"] == []  # it was funded
     with Session(api.runtime.engine) as session:  # what the next lender will read
-        assert cooperative_history(session, addr["cooperative"]) == {
+        assert cooperative_history(session, addr["cooperative"]).model_dump() == {
             "orders_delivered": 1,
             "deliveries": 1,
             "on_time_rate_bps": 10_000,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from konbit.api.models import Role
+from konbit.roles import Role
 
 PROBLEM = "application/problem+json"
 Mutation = tuple[str, Any, str]  # (label, bad value, the field path as the API names it)

@@ -21,8 +21,10 @@ from konbit.api.routes import (
     financier,
     health,
     inspector,
+    meta,
     operator,
     public,
+    records,
     transactions,
 )
 from konbit.runtime import Runtime
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health.router)
+    app.include_router(meta.router)
     for router in (
         operator.router,
         cooperative.router,
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         financier.router,
         inspector.router,
         arbiter.router,
+        records.router,
         transactions.router,
         public.router,
     ):

@@ -7,6 +7,7 @@ and 404 stay distinct.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from konbit.outbox.service import IdempotencyConflict, OutboxError
+from konbit.services import errors
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -32,20 +34,15 @@ class Problem(Exception):
         self.extra = extra
 
 
-class ContractRevert(Problem):
-    """The contract refuses the call: 409 with the custom error's name and arguments."""
-
-    def __init__(self, error: str, args: dict[str, Any], detail: str | None = None) -> None:
-        super().__init__(
-            409,
-            detail or f"the contract refused the call: {error}",
-            title="Contract revert",
-            error=error,
-            args=args,
-        )
-
-
-def problem(status: int, detail: str, *, title: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem document; ``headers`` go with it (``Allow`` on a 405, for instance)."""
     if status == 422 and "field" in extra and "errors" not in extra:
         extra["errors"] = [{"field": extra["field"], "message": detail}]  # one shape for all 422s
     body = {
@@ -55,8 +52,21 @@ def problem(status: int, detail: str, *, title: str | None = None, **extra: Any)
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    sent = dict(headers or {})
+    if status == 401:
+        sent.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=sent or None)
+
+
+def from_service_error(exc: errors.ServiceError) -> JSONResponse:
+    """A service's refusal as problem+json: the status its class stands for, the field named."""
+    extra: dict[str, Any] = {"code": exc.code}
+    if exc.field is not None:
+        extra["field"] = exc.field
+    if isinstance(exc, errors.ContractRefused):
+        return problem(409, exc.message, title="Contract revert", error=exc.error, args=exc.args_)
+    title = "Idempotency key reused" if isinstance(exc, errors.IdempotencyConflict) else None
+    return problem(exc.status, exc.message, title=title, **extra)
 
 
 def _field(loc: tuple[Any, ...], kind: str | None = None) -> str:
@@ -88,6 +98,10 @@ def install(app: FastAPI) -> None:
     async def problem_raised(_: Request, exc: Problem) -> JSONResponse:
         return problem(exc.status, exc.detail, title=exc.title, **exc.extra)
 
+    @app.exception_handler(errors.ServiceError)
+    async def refused(_: Request, exc: errors.ServiceError) -> JSONResponse:
+        return from_service_error(exc)
+
     @app.exception_handler(IdempotencyConflict)
     async def idempotency(_: Request, exc: IdempotencyConflict) -> JSONResponse:
         return problem(409, str(exc), title="Idempotency key reused")
@@ -98,7 +112,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -124,6 +138,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                 "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
             },
         },
+        "code": {"type": "string", "description": "a stable name of the refusal"},
+        "field": {"type": "string", "description": "the input at fault"},
         "error": {"type": "string", "description": "409: the contract's custom error"},
         "args": {"type": "object", "description": "409: the custom error's arguments"},
     },

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from eth_utils import is_address, to_checksum_address
-from fastapi import Path, Query
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, Field
 
 UINT64 = 2**64 - 1
@@ -23,6 +23,8 @@ def _checksummed(value: str) -> str:
 
 
 Id = Annotated[int, Path(ge=1, le=INT63, description="on-chain id")]
+#: An on-chain id inside a body (lists of lot ids, a bid, an order).
+RefId = Annotated[int, Field(ge=1, le=INT63, description="on-chain id")]
 RowId = Annotated[int, Path(ge=1, le=INT31, description="id of a record of this backend")]
 Grams = Annotated[int, Field(ge=1, le=UINT64, description="weight in grams")]
 Amount = Annotated[int, Field(ge=0, le=UINT128, description="token minor units (6 decimals)")]
@@ -42,8 +44,8 @@ Hash32 = Annotated[
 Geohash = Annotated[
     str, Field(pattern=r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,12}$", description="geohash, 1-12 chars")
 ]
-Wait = Annotated[
-    bool, Query(description="answer once mined and mirrored, with the resource (else 202)")
+Phone = Annotated[
+    str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +50937001234")
 ]
 EMPTY_HASH = "0x" + "00" * 32
 
@@ -71,3 +73,24 @@ class CustodyIn(BaseModel):
 
 class HandOverIn(CustodyIn):
     to: Address
+
+
+def check_polygon(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A GeoJSON Polygon: closed rings of [longitude, latitude] positions."""
+    if value is None:
+        return None
+    rings = value.get("coordinates")
+    if value.get("type") != "Polygon" or not isinstance(rings, list) or not rings:
+        raise ValueError("must be a GeoJSON Polygon with coordinates")
+    for ring in rings:
+        if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
+            raise ValueError("each ring needs at least 4 positions, first equal to last")
+        for point in ring:
+            if (
+                not isinstance(point, list)
+                or len(point) != 2
+                or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in point)
+                or not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90)
+            ):
+                raise ValueError("positions are [longitude, latitude] in degrees")
+    return value

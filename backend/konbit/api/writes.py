@@ -1,9 +1,9 @@
-"""The write path shared by every router: record in the outbox, answer 202, or wait.
+"""The HTTP side of every write: run the service off the event loop, answer 202 or wait.
 
-A handler validates and checks role and ownership, then calls :func:`enqueue` with the
-contract calls to make; nothing is sent from the request. With ``?wait=true`` the answer
-comes once every transaction is mined and the mirror has applied its block, so the
-caller can read the resource it just changed.
+The rules of a write (role, ownership, simulation, idempotency, outbox) are the services'
+(:mod:`konbit.services`); here are only what HTTP adds: the ``Idempotency-Key`` header,
+``?wait=true`` (answer once mined and mirrored, with the decoded events), and the answer's
+shape.
 """
 
 from __future__ import annotations
@@ -11,44 +11,48 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
-from pydantic import BaseModel
-from sqlmodel import Session, select
+from fastapi import Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from konbit.api.auth import Actor
-from konbit.api.problems import ContractRevert, Problem
-from konbit.chain.rpc import RpcError
-from konbit.outbox.models import PENDING, OutboxTx, TxStatus
-from konbit.outbox.service import submit
+from konbit.api.problems import Problem
+from konbit.outbox.models import OutboxTx
 from konbit.runtime import Runtime
-from konbit.vault.errors import UnknownAccountError
+from konbit.services import writes
+from konbit.services.writes import Outcome
 
 WAIT_SECONDS = 60.0
 
-
-@dataclass(frozen=True)
-class Call:
-    contract: str
-    function: str
-    args: Sequence[Any]
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "With ?wait=true: mined and mirrored, with the events it emitted"},
+    401: {"description": "No or unknown API key"},
+    403: {"description": "Wrong role, or another organisation's resource"},
+    404: {"description": "No such resource"},
+    409: {
+        "description": "The contract refuses (custom error named), the Idempotency-Key was "
+        "used for another request, or the sender keeps its own wallet"
+    },
+    422: {"description": "Invalid input (each field named)"},
+    502: {"description": "The chain node could not be asked"},
+    504: {"description": "With ?wait=true: not final in time (poll the transactions)"},
+}
 
 
 class TxView(BaseModel):
     """What happened to one recorded transaction."""
 
     id: int
-    status: str
+    status: str = Field(description="queued, signed, sent, mined or failed")
     contract: str | None
     function: str | None
     tx_hash: str | None
     block_number: int | None
-    error: str | None
+    error: str | None = Field(description="the contract's custom error, when it reverted")
     error_args: dict[str, Any] | None
     href: str
 
@@ -68,10 +72,44 @@ class TxView(BaseModel):
         )
 
 
+class EventView(BaseModel):
+    """One Konbit event a mined transaction emitted (e.g. the id of what it created)."""
+
+    contract: str
+    event: str
+    args: dict[str, Any]
+
+
 class Accepted(BaseModel):
-    """202: the request is recorded; its transactions are on their way."""
+    """202: recorded, on its way to the chain; 200 with ?wait=true: mined and mirrored."""
 
     transactions: list[TxView]
+    events: list[EventView] | None = Field(
+        default=None, description="with ?wait=true: the events the transactions emitted"
+    )
+    replayed: bool = Field(
+        default=False, description="true when this answers a retry of an earlier request"
+    )
+
+
+class FarmerCreated(BaseModel):
+    address: str
+    name: str
+
+
+class FarmerAccepted(Accepted):
+    farmer: FarmerCreated
+
+
+class OrganisationCreated(BaseModel):
+    address: str
+    name: str
+    role: str
+    custodial: bool
+
+
+class OrganisationAccepted(Accepted):
+    organisation: OrganisationCreated
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -79,140 +117,78 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def _key_base(request: Request, actor: Actor) -> str | None:
-    header = request.headers.get("idempotency-key")
-    if header is None:
-        return None
-    if not 1 <= len(header) <= 100:
-        raise Problem(422, "Idempotency-Key must be 1 to 100 characters", field="Idempotency-Key")
-    return f"api:{actor.key_id}:{header}"
+Wait = Annotated[
+    bool, Query(description="answer once mined and mirrored, with the events (else 202)")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=writes.IDEMPOTENCY_KEY_MAX,
+        description="makes a retry safe: the same key (per organisation) with the same "
+        "request returns the first answer; with another request it is a 409",
+    ),
+]
 
 
-def previous_args(request: Request, actor: Actor) -> list[Any] | None:
-    """Arguments of the first call recorded under this request's Idempotency-Key, if any.
+@dataclass(frozen=True)
+class WriteRequest:
+    """What HTTP adds to a write: wait or not, and the client's idempotency key."""
 
-    Endpoints that create something off chain first (a custodial account, a profile) use
-    it so that a retried request reuses what the first one created.
-    """
-    base = _key_base(request, actor)
-    if base is None:
-        return None
-    with Session(runtime_of(request).engine) as session:
-        row = session.exec(select(OutboxTx).where(OutboxTx.idempotency_key == f"{base}:0")).first()
-    return None if row is None else list(json.loads(row.args_json))
+    request: Request
+    wait: bool
+    idempotency_key: str | None
 
+    @property
+    def runtime(self) -> Runtime:
+        return runtime_of(self.request)
 
-def enqueue(
-    request: Request, actor: Actor, calls: Sequence[Call], *, sender: str | None = None
-) -> list[OutboxTx]:
-    """Record ``calls`` (in order) for the actor's custodial account.
+    async def run(self, service: Callable[..., Outcome], *args: Any, **kwargs: Any) -> JSONResponse:
+        """Call ``service(runtime, *args, idempotency_key=..., **kwargs)`` and answer."""
+        outcome = await run_in_threadpool(
+            service, self.runtime, *args, idempotency_key=self.idempotency_key, **kwargs
+        )
+        return await self.answer(outcome)
 
-    The ``Idempotency-Key`` header, scoped to the API key, makes a retry return the first
-    answer. When the sender has nothing in flight, the first call is simulated first, so a
-    revert answers 409 at once and nothing is recorded.
-    """
-    runtime = runtime_of(request)
-    sender = sender or actor.organisation
-    try:
-        runtime.vault.account(sender)
-    except UnknownAccountError:
-        raise Problem(
-            409,
-            f"{sender} keeps its own wallet: sign the transaction and POST it to /transactions/raw",
-        ) from None
-    contracts = runtime.contracts()
-    base = _key_base(request, actor) or f"api:{actor.key_id}:{uuid.uuid4().hex}"
-    rows: list[OutboxTx] = []
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        first_key = f"{base}:0"
-        already = session.exec(
-            select(OutboxTx).where(OutboxTx.idempotency_key == first_key)
-        ).first()
-        if already is None and calls and not _has_pending(session, sender):
-            _simulate(runtime, sender, calls[0])
-        for i, call in enumerate(calls):
-            row, _ = submit(
-                session,
-                key=f"{base}:{i}",
-                sender=sender,
-                contracts=contracts,
-                contract=call.contract,
-                function=call.function,
-                args=call.args,
+    async def answer(self, outcome: Outcome) -> JSONResponse:
+        rows = outcome.transactions
+        body: dict[str, Any] = {**outcome.created, "replayed": outcome.replayed}
+        if self.wait and rows:
+            rows = await self._settle(rows)
+            body["events"] = await run_in_threadpool(
+                writes.events_of, self.runtime, [r.tx_hash for r in rows]
             )
-            rows.append(row)
-    return rows
+        body["transactions"] = [TxView.of(r).model_dump() for r in rows]
+        return JSONResponse(body, status_code=200 if self.wait else 202)
 
-
-def _has_pending(session: Session, sender: str) -> bool:
-    from sqlmodel import col
-
-    found = session.exec(
-        select(OutboxTx.id)
-        .where(OutboxTx.sender == sender)
-        .where(col(OutboxTx.status).in_(PENDING))
-    ).first()
-    return found is not None
-
-
-def _simulate(runtime: Runtime, sender: str, call: Call) -> None:
-    to, data = runtime.contracts().encode_call(call.contract, call.function, list(call.args))
-    try:
-        runtime.rpc.call("eth_call", {"from": sender, "to": to, "data": data}, "pending")
-    except RpcError as exc:
-        decoded = runtime.contracts().errors.decode(exc.revert_data)
-        if decoded is None:
-            raise Problem(502, f"the chain node refused the call: {exc.message}") from None
-        raise ContractRevert(decoded.name, decoded.args) from None
-
-
-async def settle(request: Request, rows: list[OutboxTx], *, wait: bool) -> list[OutboxTx]:
-    """Without ``wait``, the rows as recorded. With it, once mined and mirrored (409 on revert)."""
-    if not wait:
-        return rows
-    runtime = runtime_of(request)
-    ids = [r.id for r in rows]
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        current = await run_in_threadpool(_load, runtime, ids)
-        failed = next((r for r in current if r.status == TxStatus.FAILED), None)
-        if failed is not None:
-            raise ContractRevert(
-                failed.error_name or "Reverted",
-                json.loads(failed.error_args_json or "{}"),
-                detail=f"transaction {failed.id} reverted: {failed.error_name}",
-            )
-        if all(r.status == TxStatus.MINED for r in current):
-            top = max(r.block_number or 0 for r in current)
-            mirror_running = bool(getattr(request.app.state, "mirror_running", False))
-            if await run_in_threadpool(_mirrored, runtime, top, mirror_running):
+    async def _settle(self, rows: list[OutboxTx]) -> list[OutboxTx]:
+        runtime = self.runtime
+        mirror_running = bool(getattr(self.request.app.state, "mirror_running", False))
+        deadline = time.monotonic() + WAIT_SECONDS
+        current = rows
+        while True:
+            current = await run_in_threadpool(writes.load, runtime, [r.id for r in current])
+            refusal = writes.failed(current)
+            if refusal is not None:
+                raise refusal
+            if await run_in_threadpool(
+                writes.final, runtime, current, mirror_running=mirror_running
+            ):
                 return current
-        if time.monotonic() > deadline:
-            raise Problem(
-                504,
-                f"not final after {WAIT_SECONDS:.0f}s; poll /transactions/{ids[0]}",
-                transactions=[TxView.of(r).model_dump() for r in current],
-            )
-        await asyncio.sleep(0.02)
+            if time.monotonic() > deadline:
+                raise Problem(
+                    504,
+                    f"not final after {WAIT_SECONDS:.0f}s; poll /transactions/{current[0].id}",
+                    transactions=[TxView.of(r).model_dump() for r in current],
+                )
+            await asyncio.sleep(0.02)
 
 
-def _load(runtime: Runtime, ids: list[int | None]) -> list[OutboxTx]:
-    with Session(runtime.engine) as session:
-        return [session.get(OutboxTx, i) for i in ids if i is not None]  # type: ignore[misc]
+def write_request(
+    request: Request, wait: Wait = False, idempotency_key: IdempotencyKey = None
+) -> WriteRequest:
+    return WriteRequest(request, wait, idempotency_key)
 
 
-def applied_block(runtime: Runtime) -> int | None:
-    """The last block the mirror applied, or None when it has not started."""
-    from konbit.mirror.models import MirrorCursor
-
-    with Session(runtime.engine) as session:
-        cursor = session.get(MirrorCursor, runtime.chain_id)
-    return None if cursor is None else cursor.last_block
-
-
-def _mirrored(runtime: Runtime, block: int, mirror_running: bool) -> bool:
-    """Has the mirror applied ``block``? (True when no mirror runs: nothing to wait for.)"""
-    if not mirror_running:
-        return True
-    applied = applied_block(runtime)
-    return applied is not None and applied >= block
+Writer = Annotated[WriteRequest, Depends(write_request)]

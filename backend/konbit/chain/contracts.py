@@ -17,7 +17,13 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_typing import HexStr
+from eth_utils import (
+    function_signature_to_4byte_selector,
+    is_address,
+    keccak,
+    to_checksum_address,
+)
 from web3 import Web3
 from web3.contract import Contract
 
@@ -232,10 +238,21 @@ class KonbitContracts:
         return self._cache[name]
 
     def encode_call(self, name: str, function: str, args: Sequence[Any]) -> tuple[str, str]:
-        """(to, calldata) for ``name.function(*args)``."""
-        contract = self.contract(name)
-        data = contract.encode_abi(function, args=list(args))
-        return contract.address, data
+        """(to, calldata) for ``name.function(*args)``, encoded once with eth_abi.
+
+        Hex strings are accepted for ``bytesN``/``bytes`` arguments and checksummed or
+        lower-case addresses for ``address`` ones, as web3 accepts them.
+        """
+        codec = function_codec(name, function, self._artifacts_dir)
+        return _checksum(self.book.address(name)), codec.encode(*args)
+
+    def call_named(self, name: str, function: str, *args: Any) -> dict[str, Any]:
+        """A view call decoded by field name (a struct's components, or the outputs)."""
+        to, data = self.encode_call(name, function, args)
+        result = self.w3.eth.call({"to": to, "data": HexStr(data)})
+        return function_codec(name, function, self._artifacts_dir).decode_named(
+            "0x" + bytes(result).hex()
+        )
 
     @property
     def registry(self) -> Contract:
@@ -386,6 +403,7 @@ class EventDecoder:
         return DecodedEvent(abi.contract, abi.name, args)
 
 
+@cache
 def konbit_event_decoder(artifacts_dir: Path = ARTIFACTS_DIR) -> EventDecoder:
     """Events of the Konbit contracts (the ones the mirror follows)."""
     return EventDecoder(load_artifact(n, artifacts_dir) for n in KONBIT_CONTRACTS)
@@ -403,12 +421,60 @@ class FunctionCodec:
             raise ArtifactError(f"{contract} has no function {function}")
         self.input_types = [_type_of(p) for p in item["inputs"]]
         self.output_types = [_type_of(p) for p in item["outputs"]]
+        outputs = item["outputs"]
+        # One struct returned (``getOrder``): its components are the names.
+        if len(outputs) == 1 and outputs[0]["type"] == "tuple":
+            self._unwrap = True
+            self.output_names = [
+                c.get("name") or f"arg{i}" for i, c in enumerate(outputs[0]["components"])
+            ]
+        else:
+            self._unwrap = False
+            self.output_names = [o.get("name") or f"arg{i}" for i, o in enumerate(outputs)]
+        self._input_params = tuple(item["inputs"])
         selector = function_signature_to_4byte_selector(f"{function}({','.join(self.input_types)})")
         self._selector = "0x" + selector.hex()
 
     def encode(self, *args: Any) -> str:
-        return self._selector + abi_encode(self.input_types, list(args)).hex()
+        if len(args) != len(self.input_types):
+            raise ValueError(f"expected {len(self.input_types)} arguments, got {len(args)}")
+        values = [_abi_value(p, v) for p, v in zip(self._input_params, args, strict=True)]
+        return self._selector + abi_encode(self.input_types, values).hex()
 
     def decode(self, result: str) -> tuple[Any, ...]:
         values = abi_decode(self.output_types, bytes.fromhex(result[2:]))
         return tuple(_jsonable(v) if isinstance(v, bytes | list | tuple) else v for v in values)
+
+    def decode_named(self, result: str) -> dict[str, Any]:
+        values = self.decode(result)
+        if self._unwrap:
+            values = tuple(values[0])
+        return dict(zip(self.output_names, values, strict=True))
+
+
+@cache
+def function_codec(
+    contract: str, function: str, artifacts_dir: Path = ARTIFACTS_DIR
+) -> FunctionCodec:
+    """One codec per function, built once per process."""
+    return FunctionCodec(contract, function, artifacts_dir)
+
+
+def _abi_value(param: Mapping[str, Any], value: Any) -> Any:
+    """A Python value as eth_abi wants it for ``param`` (hex strings to bytes, structs)."""
+    kind: str = param["type"]
+    if kind.endswith("]"):
+        inner = {**param, "type": kind[: kind.rindex("[")]}
+        return [_abi_value(inner, v) for v in value]
+    if kind == "tuple":
+        components = param["components"]
+        if isinstance(value, Mapping):
+            value = [value[c["name"]] for c in components]
+        return tuple(_abi_value(c, v) for c, v in zip(components, value, strict=True))
+    if kind.startswith("bytes") and isinstance(value, str):
+        return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+    if kind == "address" and isinstance(value, str):
+        if not is_address(value):
+            raise ValueError(f"not an address: {value!r}")
+        return value
+    return value

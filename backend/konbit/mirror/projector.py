@@ -49,23 +49,14 @@ from konbit.mirror.models import (
     TransportJob,
 )
 from konbit.mirror.types import INT64_MAX
+from konbit.roles import SYSTEM_ROLES, Role
 
-ROLE_NAMES = {
-    "0x" + keccak(text=name).hex(): name
-    for name in (
-        "OPERATOR_ROLE",
-        "COOPERATIVE_ROLE",
-        "EXPORTER_ROLE",
-        "LOGISTICS_ROLE",
-        "FINANCIER_ROLE",
-        "INSPECTOR_ROLE",
-        "ARBITER_ROLE",
-        "ESCROW_CONTRACT_ROLE",
-        "LOGISTICS_CONTRACT_ROLE",
-        "FINANCE_CONTRACT_ROLE",
-    )
+#: Role id (0x-hex) -> the registry's constant name, from the one list in ``konbit.roles``.
+ROLE_NAMES: dict[str, str] = {
+    "0x" + "00" * 32: "DEFAULT_ADMIN_ROLE",
+    **{role.role_id: role.registry_constant for role in Role},
+    **{"0x" + keccak(text=name).hex(): name for name, _holder in SYSTEM_ROLES},
 }
-ROLE_NAMES["0x" + "00" * 32] = "DEFAULT_ADMIN_ROLE"
 
 
 def _i64(value: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Text
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -76,3 +76,25 @@ class OutboxSender(SQLModel, table=True):
     next_nonce: int | None = Field(default=None, sa_type=BigInteger, description="None: resync")
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
+
+
+class OutboxRequest(SQLModel, table=True):
+    """A write request claimed under its idempotency key, with its first answer.
+
+    The claim is inserted in the same database transaction as everything the request
+    creates (outbox rows, custodial account, profile, organisation, API key), so a
+    request either exists whole with its claim or not at all; a replay finds the claim and
+    returns the first answer.
+    """
+
+    __tablename__ = "outbox_request"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_outbox_request_scope_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=42, description="the acting organisation's address")
+    key: str = Field(max_length=100, description="the client's idempotency key")
+    operation: str = Field(max_length=64)
+    fingerprint: str = Field(max_length=66, description="keccak of the operation and its input")
+    answer_json: str = Field(default="{}", sa_type=Text, description="what the write created")
+    tx_ids_json: str = Field(default="[]", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)

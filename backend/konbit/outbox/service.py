@@ -77,18 +77,17 @@ def submit(
     existing = session.exec(select(OutboxTx).where(OutboxTx.idempotency_key == key)).first()
     if existing is not None:
         return _same_or_conflict(existing, digest, key), False
-    row = OutboxTx(
-        idempotency_key=key,
-        request_hash=digest,
+    row = add(
+        session,
+        key=key,
         sender=sender,
         contract=contract,
         function=function,
-        args_json=json.dumps(plain_args),
-        to_address=to,
+        args=plain_args,
+        to=to,
         data=data,
-        value_wei=str(value),
+        value=value,
     )
-    session.add(row)
     try:
         session.commit()
     except IntegrityError:  # a concurrent request with the same key won the race
@@ -97,6 +96,38 @@ def submit(
         return _same_or_conflict(existing, digest, key), False
     session.refresh(row)
     return row, True
+
+
+def add(
+    session: Session,
+    *,
+    key: str,
+    sender: str,
+    to: str | None,
+    data: str,
+    contract: str | None = None,
+    function: str | None = None,
+    args: Sequence[Any] = (),
+    value: int = 0,
+) -> OutboxTx:
+    """Add an already encoded transaction to ``session``; the caller's transaction commits it.
+
+    For services that record a write together with what it creates off chain.
+    """
+    sender = to_checksum_address(sender)
+    row = OutboxTx(
+        idempotency_key=key,
+        request_hash=request_hash(sender, to, data, value),
+        sender=sender,
+        contract=contract,
+        function=function,
+        args_json=json.dumps(_canonical(list(args))),
+        to_address=to,
+        data=data,
+        value_wei=str(value),
+    )
+    session.add(row)
+    return row
 
 
 def _same_or_conflict(existing: OutboxTx, digest: str, key: str) -> OutboxTx:

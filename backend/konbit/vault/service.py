@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,15 @@ class AccountInfo:
 
 
 @dataclass(frozen=True)
+class SealedAccount:
+    """A new custodial account's sealed row, to insert in the caller's transaction."""
+
+    address: str
+    version: int
+    row: CustodialAccount = field(repr=False)
+
+
+@dataclass(frozen=True)
 class RotationReport:
     to_version: int
     rewrapped: int
@@ -88,6 +97,7 @@ class Vault:
                 "run `konbit db upgrade`"
             )
         self._keyring = self._load_keyring()
+        self._seen_keys: dict[int, bytes] = dict(self._keyring.keys)
 
     def __repr__(self) -> str:
         return f"Vault({self._keyring!r})"
@@ -101,6 +111,28 @@ class Vault:
 
     def create_account(self, kind: str, label: str | None = None) -> str:
         """Generate a key for a new custodial account; returns its checksummed address."""
+        with session_scope(self._engine) as session:
+            address, version = self.add_account(session, kind, label)
+        self.account_committed(address, version)
+        return address
+
+    def add_account(self, session: Session, kind: str, label: str | None = None) -> tuple[str, int]:
+        """Add a new account's sealed key to ``session``; the caller commits (or rolls back).
+
+        Returns the address and the master key version that wraps it; pass both to
+        :meth:`account_committed` once the caller's transaction has committed.
+        """
+        sealed = self.seal_account(kind, label)
+        session.add(sealed.row)
+        return sealed.address, sealed.version
+
+    def seal_account(self, kind: str, label: str | None = None) -> SealedAccount:
+        """A new key, sealed and ready to insert, not yet stored anywhere.
+
+        A service seals the account first (its address goes into the simulated calls), then
+        adds ``row`` in the same transaction as the rest of its write, so that the account
+        exists if and only if the write does.
+        """
         if not KIND.fullmatch(kind):
             raise VaultError(f"kind must be a lowercase word (farmer, cooperative, ...): {kind!r}")
         if label is not None and len(label) > 64:
@@ -115,28 +147,30 @@ class Vault:
             ring.key(ring.current), data_key, data_key_aad(address, ring.current)
         )
         del data_key
-        with session_scope(self._engine) as session:
-            session.add(
-                CustodialAccount(
-                    address=address,
-                    kind=kind,
-                    label=label,
-                    key_version=ring.current,
-                    key_nonce=key_nonce,
-                    key_ciphertext=key_ciphertext,
-                    data_key_nonce=data_key_nonce,
-                    wrapped_data_key=wrapped,
-                )
-            )
-        # A rotation in another process may have begun after _refresh() and finished
-        # without seeing this row; it would then drop ring.current from the file. Move the
-        # row while this process still holds that key.
+        row = CustodialAccount(
+            address=address,
+            kind=kind,
+            label=label,
+            key_version=ring.current,
+            key_nonce=key_nonce,
+            key_ciphertext=key_ciphertext,
+            data_key_nonce=data_key_nonce,
+            wrapped_data_key=wrapped,
+        )
+        log.info("sealed a new custodial account %s (%s)", address, kind)
+        return SealedAccount(address=address, version=ring.current, row=row)
+
+    def account_committed(self, address: str, version: int) -> None:
+        """After the commit of :meth:`add_account`: keep up with a concurrent rotation.
+
+        A rotation in another process may have begun before the row was written and
+        finished without seeing it; it would then drop ``version`` from the file. Move the
+        row while this process still holds that key.
+        """
         latest = self._refresh()
-        if latest.current != ring.current:
-            merged = Keyring(latest.current, {**ring.keys, **latest.keys}, latest.source)
+        if latest.current != version:
+            merged = Keyring(latest.current, {**self._seen_keys, **latest.keys}, latest.source)
             self._rewrap_batch(merged, 1, address=address)
-        log.info("created custodial account %s (%s)", address, kind)
-        return address
 
     def account(self, address: str) -> AccountInfo:
         with Session(self._engine) as session:
@@ -276,6 +310,8 @@ class Vault:
         """Re-read the keyring file: a rotation in another process may have changed it."""
         if self._keyring.path is not None:
             self._keyring = keyring.read_file(self._keyring.path)
+        # Keys this process has held: a row wrapped under one outlives a concurrent rotation.
+        self._seen_keys.update(self._keyring.keys)
         return self._keyring
 
     def _count(self, *, besides: int | None = None) -> int:

@@ -9,26 +9,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import col
 
-from konbit.api.auth import Actor, owner_or_403, require
-from konbit.api.models import Role
-from konbit.api.reads import After, Limit, Page, read_page
-from konbit.api.routes._write import (
-    WRITE_RESPONSES,
-    consignment_cooperative,
-    custody_call,
-    job_parties,
-    write,
-)
-from konbit.api.schemas import (
-    CustodyIn,
-    HandOverIn,
-    Id,
-    PositiveAmount,
-    Timestamp,
-    Wait,
-)
-from konbit.api.writes import Call
+from konbit.api.auth import Actor, require
+from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page
+from konbit.api.resources import JobOut
+from konbit.api.schemas import CustodyIn, HandOverIn, Id, PositiveAmount, Timestamp
+from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import JobStatus, TransportJob
+from konbit.roles import Role
+from konbit.services import custody, logistics
+from konbit.services.custody import CustodyStep
 
 router = APIRouter(prefix="/carrier", tags=["carrier"])
 Carrier = Annotated[Actor, Depends(require(Role.LOGISTICS))]
@@ -39,75 +28,77 @@ class BidIn(BaseModel):
     eta: Timestamp
 
 
-@router.post("/jobs/{job_id}/bids", status_code=202, responses=WRITE_RESPONSES)
-async def place_bid(
-    job_id: Id, body: BidIn, request: Request, actor: Carrier, wait: Wait = False
-) -> JSONResponse:
+@router.post(
+    "/jobs/{job_id}/bids", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def place_bid(job_id: Id, body: BidIn, actor: Carrier, write: Writer) -> JSONResponse:
     """Bid on an open transport job: a fee and an estimated arrival time."""
-    job_parties(request, job_id)  # 404 when unknown
-    call = Call("LogisticsMarket", "placeBid", [job_id, body.fee, body.eta])
-    return await write(request, actor, [call], wait=wait)
+    return await write.run(logistics.place_bid, actor, job_id, body.fee, body.eta)
 
 
-@router.post("/bids/{bid_id}/withdraw", status_code=202, responses=WRITE_RESPONSES)
-async def withdraw_bid(
-    bid_id: Id, request: Request, actor: Carrier, wait: Wait = False
-) -> JSONResponse:
+@router.post(
+    "/bids/{bid_id}/withdraw", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def withdraw_bid(bid_id: Id, actor: Carrier, write: Writer) -> JSONResponse:
     """Withdraw a bid that was not awarded."""
-    return await write(
-        request, actor, [Call("LogisticsMarket", "withdrawBid", [bid_id])], wait=wait
-    )
+    return await write.run(logistics.withdraw_bid, actor, bid_id)
 
 
-@router.post("/consignments/{consignment_id}/receive", status_code=202, responses=WRITE_RESPONSES)
+@router.post(
+    "/consignments/{consignment_id}/receive",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
 async def receive(
-    consignment_id: Id, body: CustodyIn, request: Request, actor: Carrier, wait: Wait = False
+    consignment_id: Id, body: CustodyIn, actor: Carrier, write: Writer
 ) -> JSONResponse:
     """Confirm taking custody of a consignment (at pickup)."""
-    consignment_cooperative(request, consignment_id)
-    return await write(
-        request, actor, [custody_call("confirmReceipt", consignment_id, body)], wait=wait
-    )
+    step = CustodyStep(body.at, body.geohash, body.evidence_hash)
+    return await write.run(custody.confirm_receipt, actor, consignment_id, step)
 
 
-@router.post("/consignments/{consignment_id}/handover", status_code=202, responses=WRITE_RESPONSES)
+@router.post(
+    "/consignments/{consignment_id}/handover",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
 async def hand_over(
-    consignment_id: Id, body: HandOverIn, request: Request, actor: Carrier, wait: Wait = False
+    consignment_id: Id, body: HandOverIn, actor: Carrier, write: Writer
 ) -> JSONResponse:
     """Hand the consignment on at the drop-off (the exporter confirms receipt)."""
-    consignment_cooperative(request, consignment_id)
-    return await write(request, actor, [custody_call("handOver", consignment_id, body)], wait=wait)
+    step = CustodyStep(body.at, body.geohash, body.evidence_hash)
+    return await write.run(custody.hand_over, actor, consignment_id, body.to, step)
 
 
-@router.post("/jobs/{job_id}/pickup", status_code=202, responses=WRITE_RESPONSES)
-async def pickup(job_id: Id, request: Request, actor: Carrier, wait: Wait = False) -> JSONResponse:
+@router.post(
+    "/jobs/{job_id}/pickup", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def pickup(job_id: Id, actor: Carrier, write: Writer) -> JSONResponse:
     """Record the pickup of an awarded job (the carrier must hold custody)."""
-    owner_or_403(actor, job_parties(request, job_id)[1], f"job {job_id}")
-    return await write(
-        request, actor, [Call("LogisticsMarket", "recordPickup", [job_id])], wait=wait
-    )
+    return await write.run(logistics.pickup, actor, job_id)
 
 
-@router.post("/jobs/{job_id}/delivery", status_code=202, responses=WRITE_RESPONSES)
-async def delivery(
-    job_id: Id, request: Request, actor: Carrier, wait: Wait = False
-) -> JSONResponse:
+@router.post(
+    "/jobs/{job_id}/delivery", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def delivery(job_id: Id, actor: Carrier, write: Writer) -> JSONResponse:
     """Record delivery once custody passed on from the carrier."""
-    owner_or_403(actor, job_parties(request, job_id)[1], f"job {job_id}")
-    return await write(
-        request, actor, [Call("LogisticsMarket", "recordDelivery", [job_id])], wait=wait
-    )
+    return await write.run(logistics.delivery, actor, job_id)
 
 
 # ---- reads (from the mirror) ---------------------------------------------------------
 
 
-@router.get("/jobs", response_model=Page)
-def open_jobs(request: Request, actor: Carrier, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/jobs", response_model=Page[JobOut], responses=LIST_RESPONSES)
+def open_jobs(
+    request: Request, actor: Carrier, after: After = 0, limit: Limit = 50
+) -> Page[JobOut]:
     """Jobs open for bids."""
     return read_page(
         request,
-        TransportJob,
+        JobOut,
         col(TransportJob.job_id),
         col(TransportJob.status) == JobStatus.OPEN.value,
         after=after,
@@ -115,12 +106,12 @@ def open_jobs(request: Request, actor: Carrier, after: After = 0, limit: Limit =
     )
 
 
-@router.get("/jobs/mine", response_model=Page)
-def my_jobs(request: Request, actor: Carrier, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/jobs/mine", response_model=Page[JobOut], responses=LIST_RESPONSES)
+def my_jobs(request: Request, actor: Carrier, after: After = 0, limit: Limit = 50) -> Page[JobOut]:
     """Jobs awarded to this carrier."""
     return read_page(
         request,
-        TransportJob,
+        JobOut,
         col(TransportJob.job_id),
         col(TransportJob.carrier) == actor.organisation,
         after=after,

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, field_validator
+from sqlmodel import col, select
 
-from konbit.api.auth import Actor, owner_or_403, require
-from konbit.api.models import Role
-from konbit.api.problems import Problem
-from konbit.api.reads import After, Limit, Page, as_json, page, read_page
-from konbit.api.routes._write import (
-    WRITE_RESPONSES,
-    advance_request_cooperative,
-    consignment_cooperative,
-    custody_call,
-    job_parties,
-    lot_cooperative,
-    order_parties,
-    write,
+from konbit.api.auth import Actor, require
+from konbit.api.reads import (
+    LIST_RESPONSES,
+    After,
+    Limit,
+    Page,
+    bids_by_job,
+    read_page,
+    rows_page,
+    session_of,
 )
+from konbit.api.resources import ConsignmentOut, FarmerOut, JobWithBidsOut, LotOut, OrderOut
 from konbit.api.schemas import (
     EMPTY_HASH,
     Address,
@@ -34,53 +31,48 @@ from konbit.api.schemas import (
     HandOverIn,
     Hash32,
     Id,
+    Phone,
     PositiveAmount,
+    RefId,
     Timestamp,
-    Wait,
-    geohash_bytes,
+    check_polygon,
 )
-from konbit.api.writes import Call, previous_args, runtime_of
+from konbit.api.writes import WRITE_RESPONSES, Accepted, FarmerAccepted, Writer
 from konbit.mirror.models import (
     Consignment,
     Farmer,
     Lot,
     SaleOrder,
-    TransportBid,
     TransportJob,
 )
 from konbit.profiles.models import FarmerProfile
-from konbit.profiles.service import FarmerIn, enrol_farmer_profile, forget_farmer_profile
+from konbit.roles import Role
+from konbit.services import consignments, custody, farmers, finance, logistics, lots, orders
+from konbit.services.custody import CustodyStep
+from konbit.services.farmers import FarmerInput
+from konbit.services.logistics import JobInput
+from konbit.services.lots import LotInput
 
 router = APIRouter(prefix="/cooperative", tags=["cooperative"])
 Coop = Annotated[Actor, Depends(require(Role.COOPERATIVE))]
 
 
-@router.post("/farmers", status_code=202, responses=WRITE_RESPONSES)
-async def enrol_farmer(
-    body: FarmerIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
+class FarmerIn(BaseModel):
+    """A farmer's private profile: it stays in SQL; the chain sees only an address."""
+
+    name: str = Field(min_length=1, max_length=200)
+    phone: Phone | None = None
+    language: Literal["ht", "fr", "en"] = "ht"
+    plot_geohash: Geohash | None = None
+    plot_polygon: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon")
+
+    _polygon = field_validator("plot_polygon")(check_polygon)
+
+
+@router.post("/farmers", status_code=202, response_model=FarmerAccepted, responses=WRITE_RESPONSES)
+async def enrol_farmer(body: FarmerIn, actor: Coop, write: Writer) -> JSONResponse:
     """Enrol a farmer: private profile off chain, a custodial account, membership on chain."""
-    runtime = runtime_of(request)
-    previous = await run_in_threadpool(previous_args, request, actor)
-    farmer = (
-        previous[0]
-        if previous
-        else await run_in_threadpool(
-            enrol_farmer_profile, runtime, body, cooperative=actor.organisation
-        )
-    )
-    try:
-        return await write(
-            request,
-            actor,
-            [Call("ClusterRegistry", "enrollFarmer", [farmer])],
-            wait=wait,
-            extra={"farmer": {"address": farmer, "name": body.name}},
-        )
-    except Problem:
-        if not previous:  # nothing was recorded on chain: keep no private data either
-            await run_in_threadpool(forget_farmer_profile, runtime, farmer)
-        raise
+    return await write.run(farmers.enrol_farmer, actor, FarmerInput(**body.model_dump()))
 
 
 class LotIn(BaseModel):
@@ -92,257 +84,243 @@ class LotIn(BaseModel):
     plot_geohash: Geohash | None = None
     evidence_hash: Hash32 = EMPTY_HASH
 
-    def as_input(self) -> list[object]:
-        return [
-            self.farmer,
-            self.crop,
-            self.grams,
-            self.grade,
-            self.harvest_time,
-            geohash_bytes(self.plot_geohash),
-            self.evidence_hash,
-        ]
+    def as_input(self) -> LotInput:
+        return LotInput(**self.model_dump())
 
 
 class LotBatchIn(BaseModel):
-    lots: list[LotIn] = Field(min_length=1, max_length=200)
+    lots: list[LotIn] = Field(min_length=1, max_length=lots.MAX_BATCH)
 
 
-@router.post("/lots", status_code=202, responses=WRITE_RESPONSES)
-async def record_lot(
-    body: LotIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
+@router.post("/lots", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES)
+async def record_lot(body: LotIn, actor: Coop, write: Writer) -> JSONResponse:
     """Record one harvest lot for one of the cooperative's farmers."""
-    return await write(
-        request, actor, [Call("Traceability", "recordLot", [body.as_input()])], wait=wait
-    )
+    return await write.run(lots.record_lot, actor, body.as_input())
 
 
-@router.post("/lots/batch", status_code=202, responses=WRITE_RESPONSES)
-async def record_lots(
-    body: LotBatchIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
+@router.post("/lots/batch", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES)
+async def record_lots(body: LotBatchIn, actor: Coop, write: Writer) -> JSONResponse:
     """Record up to 200 lots in one transaction (cheapest per lot)."""
-    inputs = [lot.as_input() for lot in body.lots]
-    return await write(request, actor, [Call("Traceability", "recordLots", [inputs])], wait=wait)
+    return await write.run(lots.record_lots, actor, [lot.as_input() for lot in body.lots])
 
 
 class SplitIn(BaseModel):
-    parts: list[Grams] = Field(min_length=2, max_length=50, description="grams of each new lot")
-
-
-@router.post("/lots/{lot_id}/split", status_code=202, responses=WRITE_RESPONSES)
-async def split_lot(
-    lot_id: Id, body: SplitIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
-    """Split a lot into lots whose grams sum to the original."""
-    owner_or_403(actor, lot_cooperative(request, lot_id), f"lot {lot_id}")
-    return await write(
-        request, actor, [Call("Traceability", "splitLot", [lot_id, body.parts])], wait=wait
+    parts: list[Grams] = Field(
+        min_length=2, max_length=lots.MAX_SPLIT, description="grams of each new lot"
     )
-
-
-@router.post("/orders/{order_id}/accept", status_code=202, responses=WRITE_RESPONSES)
-async def accept_order(
-    order_id: Id, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
-    """Accept an exporter's purchase order."""
-    owner_or_403(actor, order_parties(request, order_id)[1], f"order {order_id}")
-    return await write(request, actor, [Call("SaleEscrow", "accept", [order_id])], wait=wait)
-
-
-class ConsignmentIn(BaseModel):
-    order_id: int = Field(ge=1)
-    min_grade: Grade = 0
-
-
-@router.post("/consignments", status_code=202, responses=WRITE_RESPONSES)
-async def create_consignment(
-    body: ConsignmentIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
-    """Open a consignment for one of the cooperative's orders."""
-    owner_or_403(actor, order_parties(request, body.order_id)[1], f"order {body.order_id}")
-    call = Call("Traceability", "createConsignment", [body.order_id, body.min_grade])
-    return await write(request, actor, [call], wait=wait)
-
-
-class LotIdsIn(BaseModel):
-    lot_ids: list[int] = Field(min_length=1, max_length=500)
-
-
-@router.post("/consignments/{consignment_id}/lots", status_code=202, responses=WRITE_RESPONSES)
-async def add_lots(
-    consignment_id: Id, body: LotIdsIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
-    """Add lots to an open consignment."""
-    owner_or_403(
-        actor, consignment_cooperative(request, consignment_id), f"consignment {consignment_id}"
-    )
-    call = Call("Traceability", "addLots", [consignment_id, body.lot_ids])
-    return await write(request, actor, [call], wait=wait)
 
 
 @router.post(
-    "/consignments/{consignment_id}/lots/remove", status_code=202, responses=WRITE_RESPONSES
+    "/lots/{lot_id}/split", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def split_lot(lot_id: Id, body: SplitIn, actor: Coop, write: Writer) -> JSONResponse:
+    """Split a lot into lots whose grams sum to the original."""
+    return await write.run(lots.split_lot, actor, lot_id, body.parts)
+
+
+@router.post(
+    "/orders/{order_id}/accept",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def accept_order(order_id: Id, actor: Coop, write: Writer) -> JSONResponse:
+    """Accept an exporter's purchase order."""
+    return await write.run(orders.accept, actor, order_id)
+
+
+class ConsignmentIn(BaseModel):
+    order_id: RefId
+    min_grade: Grade = 0
+
+
+@router.post("/consignments", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES)
+async def create_consignment(body: ConsignmentIn, actor: Coop, write: Writer) -> JSONResponse:
+    """Open a consignment for one of the cooperative's orders."""
+    return await write.run(consignments.create, actor, body.order_id, body.min_grade)
+
+
+class LotIdsIn(BaseModel):
+    lot_ids: list[RefId] = Field(min_length=1, max_length=consignments.MAX_LOTS_PER_CALL)
+
+
+@router.post(
+    "/consignments/{consignment_id}/lots",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def add_lots(consignment_id: Id, body: LotIdsIn, actor: Coop, write: Writer) -> JSONResponse:
+    """Add lots to an open consignment."""
+    return await write.run(consignments.add_lots, actor, consignment_id, body.lot_ids)
+
+
+@router.post(
+    "/consignments/{consignment_id}/lots/remove",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
 )
 async def remove_lots(
-    consignment_id: Id, body: LotIdsIn, request: Request, actor: Coop, wait: Wait = False
+    consignment_id: Id, body: LotIdsIn, actor: Coop, write: Writer
 ) -> JSONResponse:
     """Take lots out of a consignment before it ships."""
-    owner_or_403(
-        actor, consignment_cooperative(request, consignment_id), f"consignment {consignment_id}"
-    )
-    call = Call("Traceability", "removeLots", [consignment_id, body.lot_ids])
-    return await write(request, actor, [call], wait=wait)
+    return await write.run(consignments.remove_lots, actor, consignment_id, body.lot_ids)
 
 
 class ShipIn(BaseModel):
-    consignment_id: int = Field(ge=1)
+    consignment_id: RefId
 
 
-@router.post("/orders/{order_id}/ship", status_code=202, responses=WRITE_RESPONSES)
-async def ship_order(
-    order_id: Id, body: ShipIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
+@router.post(
+    "/orders/{order_id}/ship", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def ship_order(order_id: Id, body: ShipIn, actor: Coop, write: Writer) -> JSONResponse:
     """Mark the order shipped with its consignment (the lots are locked)."""
-    owner_or_403(actor, order_parties(request, order_id)[1], f"order {order_id}")
-    call = Call("SaleEscrow", "markShipped", [order_id, body.consignment_id])
-    return await write(request, actor, [call], wait=wait)
+    return await write.run(orders.ship, actor, order_id, body.consignment_id)
+
+
+class DisputeIn(BaseModel):
+    reason_hash: Hash32
+
+
+@router.post(
+    "/orders/{order_id}/dispute",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def dispute(order_id: Id, body: DisputeIn, actor: Coop, write: Writer) -> JSONResponse:
+    """Dispute a delivery within the window (as the exporter may)."""
+    return await write.run(orders.dispute, actor, order_id, body.reason_hash)
 
 
 class AdvanceIn(BaseModel):
     amount: PositiveAmount
 
 
-@router.post("/orders/{order_id}/advance-requests", status_code=202, responses=WRITE_RESPONSES)
+@router.post(
+    "/orders/{order_id}/advance-requests",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
 async def request_advance(
-    order_id: Id, body: AdvanceIn, request: Request, actor: Coop, wait: Wait = False
+    order_id: Id, body: AdvanceIn, actor: Coop, write: Writer
 ) -> JSONResponse:
     """Ask financiers for an advance against a funded order."""
-    owner_or_403(actor, order_parties(request, order_id)[1], f"order {order_id}")
-    call = Call("FinanceMarket", "requestAdvance", [order_id, body.amount])
-    return await write(request, actor, [call], wait=wait)
+    return await write.run(finance.request_advance, actor, order_id, body.amount)
 
 
-@router.post("/offers/{offer_id}/accept", status_code=202, responses=WRITE_RESPONSES)
-async def accept_offer(
-    offer_id: Id, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
+@router.post(
+    "/offers/{offer_id}/accept", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def accept_offer(offer_id: Id, actor: Coop, write: Writer) -> JSONResponse:
     """Accept a financier's offer: its tokens go to the cooperative, the escrow records a lien."""
-    return await write(
-        request, actor, [Call("FinanceMarket", "acceptOffer", [offer_id])], wait=wait
-    )
+    return await write.run(finance.accept_offer, actor, offer_id)
 
 
-@router.post("/advance-requests/{request_id}/cancel", status_code=202, responses=WRITE_RESPONSES)
-async def cancel_advance_request(
-    request_id: Id, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
+@router.post(
+    "/advance-requests/{advance_id}/cancel",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def cancel_advance_request(advance_id: Id, actor: Coop, write: Writer) -> JSONResponse:
     """Withdraw an advance request nobody has funded yet."""
-    owner_or_403(actor, advance_request_cooperative(request, request_id), f"request {request_id}")
-    return await write(
-        request, actor, [Call("FinanceMarket", "cancelRequest", [request_id])], wait=wait
-    )
+    return await write.run(finance.cancel_request, actor, advance_id)
 
 
 class JobIn(BaseModel):
-    consignment_id: int = Field(ge=1)
+    consignment_id: RefId
     pickup_geohash: Geohash
     dropoff_geohash: Geohash
     deadline: Timestamp
     max_fee: PositiveAmount
 
 
-@router.post("/jobs", status_code=202, responses=WRITE_RESPONSES)
-async def post_job(body: JobIn, request: Request, actor: Coop, wait: Wait = False) -> JSONResponse:
+@router.post("/jobs", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES)
+async def post_job(body: JobIn, actor: Coop, write: Writer) -> JSONResponse:
     """Post a transport job for a consignment."""
-    owner_or_403(
-        actor,
-        consignment_cooperative(request, body.consignment_id),
-        f"consignment {body.consignment_id}",
-    )
-    call = Call(
-        "LogisticsMarket",
-        "postJob",
-        [
-            body.consignment_id,
-            geohash_bytes(body.pickup_geohash),
-            geohash_bytes(body.dropoff_geohash),
-            body.deadline,
-            body.max_fee,
-        ],
-    )
-    return await write(request, actor, [call], wait=wait)
+    return await write.run(logistics.post_job, actor, JobInput(**body.model_dump()))
 
 
 class AwardIn(BaseModel):
-    bid_id: int = Field(ge=1)
+    bid_id: RefId
 
 
-@router.post("/jobs/{job_id}/award", status_code=202, responses=WRITE_RESPONSES)
-async def award_job(
-    job_id: Id, body: AwardIn, request: Request, actor: Coop, wait: Wait = False
-) -> JSONResponse:
+@router.post(
+    "/jobs/{job_id}/award", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def award_job(job_id: Id, body: AwardIn, actor: Coop, write: Writer) -> JSONResponse:
     """Award a job to one carrier's bid."""
-    owner_or_403(actor, job_parties(request, job_id)[0], f"job {job_id}")
-    call = Call("LogisticsMarket", "awardJob", [job_id, body.bid_id])
-    return await write(request, actor, [call], wait=wait)
+    return await write.run(logistics.award, actor, job_id, body.bid_id)
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202, responses=WRITE_RESPONSES)
-async def cancel_job(job_id: Id, request: Request, actor: Coop, wait: Wait = False) -> JSONResponse:
+@router.post(
+    "/jobs/{job_id}/cancel", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def cancel_job(job_id: Id, actor: Coop, write: Writer) -> JSONResponse:
     """Cancel a job before pickup."""
-    owner_or_403(actor, job_parties(request, job_id)[0], f"job {job_id}")
-    return await write(request, actor, [Call("LogisticsMarket", "cancelJob", [job_id])], wait=wait)
+    return await write.run(logistics.cancel_job, actor, job_id)
 
 
-@router.post("/consignments/{consignment_id}/handover", status_code=202, responses=WRITE_RESPONSES)
+@router.post(
+    "/consignments/{consignment_id}/handover",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
 async def hand_over(
-    consignment_id: Id, body: HandOverIn, request: Request, actor: Coop, wait: Wait = False
+    consignment_id: Id, body: HandOverIn, actor: Coop, write: Writer
 ) -> JSONResponse:
     """Hand a consignment to the next custodian (who must confirm receipt)."""
-    owner_or_403(
-        actor, consignment_cooperative(request, consignment_id), f"consignment {consignment_id}"
-    )
-    return await write(request, actor, [custody_call("handOver", consignment_id, body)], wait=wait)
+    step = CustodyStep(body.at, body.geohash, body.evidence_hash)
+    return await write.run(custody.hand_over, actor, consignment_id, body.to, step)
 
 
 # ---- reads (from the mirror) ---------------------------------------------------------
 
 
-@router.get("/farmers", response_model=Page)
-def list_farmers(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
-    """The cooperative's farmers: private profile joined to on-chain membership."""
-    with Session(runtime_of(request).engine) as session:
+@router.get("/farmers", response_model=Page[FarmerOut], responses=LIST_RESPONSES)
+def list_farmers(
+    request: Request, actor: Coop, after: After = 0, limit: Limit = 50
+) -> Page[FarmerOut]:
+    """The cooperative's farmers: private profile joined to on-chain membership.
+
+    Enrolment order; ``after`` counts the farmers already read.
+    """
+    with session_of(request) as session:
         rows = session.exec(
             select(FarmerProfile, Farmer)
             .join(Farmer, col(Farmer.address) == col(FarmerProfile.address), isouter=True)
             .where(FarmerProfile.cooperative == actor.organisation)
-            .order_by(col(FarmerProfile.created_at))
+            .order_by(col(FarmerProfile.created_at), col(FarmerProfile.address))
             .offset(after)
             .limit(limit + 1)
         ).all()
     items = [
-        {
-            "address": p.address,
-            "name": p.name,
-            "phone": p.phone,
-            "language": p.language,
-            "plot_geohash": p.plot_geohash,
-            "enrolled": f is not None,
-            "active": bool(f and f.active),
-        }
+        FarmerOut(
+            address=p.address,
+            name=p.name,
+            phone=p.phone,
+            language=p.language,
+            plot_geohash=p.plot_geohash,
+            enrolled=f is not None,
+            active=bool(f and f.active),
+        )
         for p, f in rows[:limit]
     ]
-    return Page(items=items, next_after=after + limit if len(rows) > limit else None)
+    next_after = after + limit if len(rows) > limit else None
+    return Page[FarmerOut](items=items, next_after=next_after)
 
 
-@router.get("/lots", response_model=Page)
-def list_lots(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/lots", response_model=Page[LotOut], responses=LIST_RESPONSES)
+def list_lots(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page[LotOut]:
     """The cooperative's lots, oldest first."""
     return read_page(
         request,
-        Lot,
+        LotOut,
         col(Lot.lot_id),
         col(Lot.cooperative) == actor.organisation,
         after=after,
@@ -350,12 +328,14 @@ def list_lots(request: Request, actor: Coop, after: After = 0, limit: Limit = 50
     )
 
 
-@router.get("/orders", response_model=Page)
-def list_orders(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/orders", response_model=Page[OrderOut], responses=LIST_RESPONSES)
+def list_orders(
+    request: Request, actor: Coop, after: After = 0, limit: Limit = 50
+) -> Page[OrderOut]:
     """Orders addressed to the cooperative."""
     return read_page(
         request,
-        SaleOrder,
+        OrderOut,
         col(SaleOrder.order_id),
         col(SaleOrder.cooperative) == actor.organisation,
         after=after,
@@ -363,12 +343,14 @@ def list_orders(request: Request, actor: Coop, after: After = 0, limit: Limit = 
     )
 
 
-@router.get("/consignments", response_model=Page)
-def list_consignments(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/consignments", response_model=Page[ConsignmentOut], responses=LIST_RESPONSES)
+def list_consignments(
+    request: Request, actor: Coop, after: After = 0, limit: Limit = 50
+) -> Page[ConsignmentOut]:
     """The cooperative's consignments with their custody."""
     return read_page(
         request,
-        Consignment,
+        ConsignmentOut,
         col(Consignment.consignment_id),
         col(Consignment.cooperative) == actor.organisation,
         after=after,
@@ -376,11 +358,13 @@ def list_consignments(request: Request, actor: Coop, after: After = 0, limit: Li
     )
 
 
-@router.get("/jobs", response_model=Page)
-def list_jobs(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/jobs", response_model=Page[JobWithBidsOut], responses=LIST_RESPONSES)
+def list_jobs(
+    request: Request, actor: Coop, after: After = 0, limit: Limit = 50
+) -> Page[JobWithBidsOut]:
     """The cooperative's transport jobs, each with its bids."""
-    with Session(runtime_of(request).engine) as session:
-        result = page(
+    with session_of(request) as session:
+        jobs, next_after = rows_page(
             session,
             TransportJob,
             col(TransportJob.job_id),
@@ -388,9 +372,6 @@ def list_jobs(request: Request, actor: Coop, after: After = 0, limit: Limit = 50
             after=after,
             limit=limit,
         )
-        for job in result.items:
-            bids = session.exec(
-                select(TransportBid).where(TransportBid.job_id == job["job_id"])
-            ).all()
-            job["bids"] = [as_json(b) for b in bids]
-    return result
+        bids = bids_by_job(session, [job.job_id for job in jobs])
+        items = [JobWithBidsOut.of(job, bids=bids[job.job_id]) for job in jobs]
+    return Page[JobWithBidsOut](items=items, next_after=next_after)

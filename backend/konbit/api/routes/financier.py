@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from konbit.api.auth import Actor, require
-from konbit.api.models import Role
-from konbit.api.reads import After, Limit, Page, as_json, cooperative_history, page, read_page
-from konbit.api.routes._write import WRITE_RESPONSES, advance_request_cooperative, write
-from konbit.api.schemas import Amount, Id, PositiveAmount, Timestamp, Wait
-from konbit.api.writes import Call, runtime_of
+from konbit.api.reads import (
+    LIST_RESPONSES,
+    After,
+    Limit,
+    Page,
+    cooperative_history,
+    offers_by_advance,
+    read_page,
+    rows_page,
+    session_of,
+)
+from konbit.api.resources import (
+    AdvanceRequestOut,
+    DefaultOut,
+    OfferOut,
+    PortfolioAdvanceOut,
+    RepaymentOut,
+)
+from konbit.api.schemas import Amount, Id, PositiveAmount, Timestamp
+from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import (
     Advance,
     AdvanceDefault,
@@ -22,6 +38,8 @@ from konbit.mirror.models import (
     AdvanceRepayment,
     AdvanceStatus,
 )
+from konbit.roles import Role
+from konbit.services import finance
 
 router = APIRouter(prefix="/financier", tags=["financier"])
 Financier = Annotated[Actor, Depends(require(Role.FINANCIER))]
@@ -33,38 +51,42 @@ class OfferIn(BaseModel):
     expiry: Timestamp
 
 
-@router.post("/advance-requests/{request_id}/offers", status_code=202, responses=WRITE_RESPONSES)
+@router.post(
+    "/advance-requests/{advance_id}/offers",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
 async def make_offer(
-    request_id: Id, body: OfferIn, request: Request, actor: Financier, wait: Wait = False
+    advance_id: Id, body: OfferIn, actor: Financier, write: Writer
 ) -> JSONResponse:
-    """Offer an advance (amount, fee, expiry); the amount is approved to the market now."""
-    advance_request_cooperative(request, request_id)  # 404 when unknown
-    finance = runtime_of(request).contracts().finance.address
-    calls = [
-        Call("TestStablecoin", "approve", [finance, body.amount]),
-        Call("FinanceMarket", "makeOffer", [request_id, body.amount, body.fee, body.expiry]),
-    ]
-    return await write(request, actor, calls, wait=wait)
-
-
-@router.post("/offers/{offer_id}/withdraw", status_code=202, responses=WRITE_RESPONSES)
-async def withdraw_offer(
-    offer_id: Id, request: Request, actor: Financier, wait: Wait = False
-) -> JSONResponse:
-    """Withdraw an offer the cooperative has not accepted."""
-    return await write(
-        request, actor, [Call("FinanceMarket", "withdrawOffer", [offer_id])], wait=wait
+    """Offer an advance (amount, fee, expiry): approve and offer, simulated as one."""
+    return await write.run(
+        finance.make_offer, actor, advance_id, body.amount, body.fee, body.expiry
     )
+
+
+@router.post(
+    "/offers/{offer_id}/withdraw",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def withdraw_offer(offer_id: Id, actor: Financier, write: Writer) -> JSONResponse:
+    """Withdraw an offer the cooperative has not accepted."""
+    return await write.run(finance.withdraw_offer, actor, offer_id)
 
 
 # ---- reads (from the mirror) ---------------------------------------------------------
 
 
-@router.get("/advance-requests", response_model=Page)
-def open_requests(request: Request, actor: Financier, after: After = 0, limit: Limit = 50) -> Page:
-    """Open advance requests, each with the cooperative's verified history."""
-    with Session(runtime_of(request).engine) as session:
-        result = page(
+@router.get("/advance-requests", response_model=Page[AdvanceRequestOut], responses=LIST_RESPONSES)
+def open_requests(
+    request: Request, actor: Financier, after: After = 0, limit: Limit = 50
+) -> Page[AdvanceRequestOut]:
+    """Open advance requests, each with its offers and the cooperative's verified history."""
+    with session_of(request) as session:
+        advances, next_after = rows_page(
             session,
             Advance,
             col(Advance.advance_id),
@@ -72,21 +94,27 @@ def open_requests(request: Request, actor: Financier, after: After = 0, limit: L
             after=after,
             limit=limit,
         )
-        for item in result.items:
-            item["cooperative_history"] = cooperative_history(session, item["cooperative"])
-            offers = session.exec(
-                select(AdvanceOffer).where(AdvanceOffer.request_id == item["advance_id"])
-            ).all()
-            item["offers"] = [as_json(o) for o in offers]
-    return result
+        offers = offers_by_advance(session, [a.advance_id for a in advances])
+        histories = {c: cooperative_history(session, c) for c in {a.cooperative for a in advances}}
+        items = [
+            AdvanceRequestOut.of(
+                advance,
+                offers=offers[advance.advance_id],
+                cooperative_history=histories[advance.cooperative],
+            )
+            for advance in advances
+        ]
+    return Page[AdvanceRequestOut](items=items, next_after=next_after)
 
 
-@router.get("/offers", response_model=Page)
-def my_offers(request: Request, actor: Financier, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/offers", response_model=Page[OfferOut], responses=LIST_RESPONSES)
+def my_offers(
+    request: Request, actor: Financier, after: After = 0, limit: Limit = 50
+) -> Page[OfferOut]:
     """The financier's offers."""
     return read_page(
         request,
-        AdvanceOffer,
+        OfferOut,
         col(AdvanceOffer.offer_id),
         col(AdvanceOffer.financier) == actor.organisation,
         after=after,
@@ -94,11 +122,13 @@ def my_offers(request: Request, actor: Financier, after: After = 0, limit: Limit
     )
 
 
-@router.get("/portfolio", response_model=Page)
-def portfolio(request: Request, actor: Financier, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/portfolio", response_model=Page[PortfolioAdvanceOut], responses=LIST_RESPONSES)
+def portfolio(
+    request: Request, actor: Financier, after: After = 0, limit: Limit = 50
+) -> Page[PortfolioAdvanceOut]:
     """Advances the financier funded, with repayments and defaults."""
-    with Session(runtime_of(request).engine) as session:
-        result = page(
+    with session_of(request) as session:
+        advances, next_after = rows_page(
             session,
             Advance,
             col(Advance.advance_id),
@@ -106,13 +136,23 @@ def portfolio(request: Request, actor: Financier, after: After = 0, limit: Limit
             after=after,
             limit=limit,
         )
-        for item in result.items:
-            repaid = session.exec(
-                select(AdvanceRepayment).where(AdvanceRepayment.advance_id == item["advance_id"])
-            ).all()
-            defaulted = session.exec(
-                select(AdvanceDefault).where(AdvanceDefault.advance_id == item["advance_id"])
-            ).all()
-            item["repayments"] = [as_json(r) for r in repaid]
-            item["defaults"] = [as_json(d) for d in defaulted]
-    return result
+        ids = [a.advance_id for a in advances]
+        repayments: dict[int, list[RepaymentOut]] = defaultdict(list)
+        for repaid in session.exec(
+            select(AdvanceRepayment).where(col(AdvanceRepayment.advance_id).in_(ids))
+        ):
+            repayments[repaid.advance_id].append(RepaymentOut.of(repaid))
+        defaults: dict[int, list[DefaultOut]] = defaultdict(list)
+        for default in session.exec(
+            select(AdvanceDefault).where(col(AdvanceDefault.advance_id).in_(ids))
+        ):
+            defaults[default.advance_id].append(DefaultOut.of(default))
+        items = [
+            PortfolioAdvanceOut.of(
+                advance,
+                repayments=repayments[advance.advance_id],
+                defaults=defaults[advance.advance_id],
+            )
+            for advance in advances
+        ]
+    return Page[PortfolioAdvanceOut](items=items, next_after=next_after)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from konbit.api.auth import Actor, require
-from konbit.api.models import Role
-from konbit.api.routes._write import (
-    WRITE_RESPONSES,
-    consignment_cooperative,
-    lot_cooperative,
-    write,
-)
-from konbit.api.schemas import Grade, Hash32, Id, Wait
-from konbit.api.writes import Call
+from konbit.api.schemas import Grade, Hash32, Id
+from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
+from konbit.roles import Role
+from konbit.services import inspections
+from konbit.services.inspections import InspectionInput
 
 router = APIRouter(prefix="/inspector", tags=["inspector"])
 Inspector = Annotated[Actor, Depends(require(Role.INSPECTOR))]
@@ -29,29 +25,34 @@ class InspectionIn(BaseModel):
     certificate_hash: Hash32
 
 
-@router.post("/lots/{lot_id}/inspections", status_code=202, responses=WRITE_RESPONSES)
+@router.post(
+    "/lots/{lot_id}/inspections",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
 async def inspect_lot(
-    lot_id: Id, body: InspectionIn, request: Request, actor: Inspector, wait: Wait = False
+    lot_id: Id, body: InspectionIn, actor: Inspector, write: Writer
 ) -> JSONResponse:
     """Record an inspection of one lot; a failed lot is excluded from payouts."""
-    lot_cooperative(request, lot_id)  # 404 when unknown
-    call = Call(
-        "Traceability", "inspectLot", [lot_id, body.passed, body.grade, body.certificate_hash]
+    return await write.run(
+        inspections.inspect_lot, actor, lot_id, InspectionInput(**body.model_dump())
     )
-    return await write(request, actor, [call], wait=wait)
 
 
 @router.post(
-    "/consignments/{consignment_id}/inspections", status_code=202, responses=WRITE_RESPONSES
+    "/consignments/{consignment_id}/inspections",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
 )
 async def inspect_consignment(
-    consignment_id: Id, body: InspectionIn, request: Request, actor: Inspector, wait: Wait = False
+    consignment_id: Id, body: InspectionIn, actor: Inspector, write: Writer
 ) -> JSONResponse:
     """Record an inspection of a whole consignment."""
-    consignment_cooperative(request, consignment_id)
-    call = Call(
-        "Traceability",
-        "inspectConsignment",
-        [consignment_id, body.passed, body.grade, body.certificate_hash],
+    return await write.run(
+        inspections.inspect_consignment,
+        actor,
+        consignment_id,
+        InspectionInput(**body.model_dump()),
     )
-    return await write(request, actor, [call], wait=wait)

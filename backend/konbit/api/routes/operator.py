@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from eth_utils import keccak
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -13,73 +11,66 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from konbit.api.auth import Actor, issue_key, require
-from konbit.api.models import ApiKey, Role
-from konbit.api.problems import Problem
-from konbit.api.reads import After, Limit, Page, read_page
-from konbit.api.routes._write import WRITE_RESPONSES, write
-from konbit.api.schemas import Address, Id, PositiveAmount, RowId, Wait
-from konbit.api.writes import Call, applied_block, previous_args, runtime_of
+from konbit.access.models import ApiKey
+from konbit.api.auth import Actor, require
+from konbit.api.reads import LIST_RESPONSES, ROLE_RESPONSES, After, Limit, Page, read_page
+from konbit.api.resources import (
+    ChainHead,
+    MirrorProgress,
+    OperatorStatus,
+    OrderOut,
+    OrganisationOut,
+    OutboxCounts,
+)
+from konbit.api.schemas import Address, Id, PositiveAmount, RowId
+from konbit.api.writes import (
+    WRITE_RESPONSES,
+    Accepted,
+    IdempotencyKey,
+    OrganisationAccepted,
+    Writer,
+    runtime_of,
+)
 from konbit.mirror.models import OrderStatus, SaleOrder
 from konbit.outbox.models import OutboxTx
-from konbit.profiles.service import (
-    OrganisationIn,
-    existing_role,
-    organisation_rows,
-    save_organisation,
-)
-from konbit.settings import LOCAL_CHAIN_IDS
+from konbit.profiles.service import organisation_rows
+from konbit.roles import Role
+from konbit.services import orders, organisations, stablecoin
+from konbit.services.organisations import OrganisationInput
+from konbit.services.writes import applied_block
 
 router = APIRouter(prefix="/operator", tags=["operator"])
 Operator = Annotated[Actor, Depends(require(Role.OPERATOR))]
 
 
-@router.post("/organisations", status_code=202, responses=WRITE_RESPONSES)
-async def create_organisation(
-    body: OrganisationIn, request: Request, actor: Operator, wait: Wait = False
-) -> JSONResponse:
+class OrganisationIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    address: Address | None = Field(
+        default=None, description="its own wallet; omit for a custodial account"
+    )
+    contact: str | None = Field(default=None, max_length=200)
+
+
+@router.post(
+    "/organisations",
+    status_code=202,
+    response_model=OrganisationAccepted,
+    responses=WRITE_RESPONSES,
+)
+async def create_organisation(body: OrganisationIn, actor: Operator, write: Writer) -> JSONResponse:
     """Onboard an organisation with one role. Without an address it gets a custodial account."""
-    if body.role == Role.OPERATOR:
-        raise Problem(422, "role: organisations take one of the market roles", field="role")
-    runtime = runtime_of(request)
-    previous = await run_in_threadpool(previous_args, request, actor)
-    address: str
-    if previous:
-        address = str(previous[0])  # a retry: the account made the first time
-    elif body.address is not None:
-        address = body.address
-        known = await run_in_threadpool(existing_role, runtime, address)
-        if known is not None and known != body.role.value:
-            raise Problem(409, f"{address} is already onboarded as {known}", field="address")
-    else:
-        address = await run_in_threadpool(
-            runtime.vault.create_account, body.role.value, body.name[:64]
-        )
-    meta = (
-        "0x"
-        + keccak(
-            text=json.dumps({"name": body.name, "role": body.role.value}, sort_keys=True)
-        ).hex()
+    return await write.run(
+        organisations.create_organisation, actor, OrganisationInput(**body.model_dump())
     )
-    await run_in_threadpool(
-        save_organisation, runtime, body, address, custodial=body.address is None
-    )
-    registry = runtime.contracts().registry
-    role = getattr(registry.functions, body.role.registry_constant)().call()
-    call = Call("ClusterRegistry", "registerOrganisation", [address, role, meta])
-    organisation = {
-        "address": address,
-        "name": body.name,
-        "role": body.role.value,
-        "custodial": body.address is None,
-    }
-    return await write(request, actor, [call], wait=wait, extra={"organisation": organisation})
 
 
-@router.get("/organisations")
-def list_organisations(request: Request, actor: Operator) -> list[dict[str, Any]]:
+@router.get("/organisations", response_model=list[OrganisationOut], responses=ROLE_RESPONSES)
+def list_organisations(request: Request, actor: Operator) -> list[OrganisationOut]:
     """Every onboarded organisation with its role and whether Konbit holds its key."""
-    return organisation_rows(runtime_of(request))
+    return [
+        OrganisationOut.model_validate(o) for o in organisation_rows(runtime_of(request).engine)
+    ]
 
 
 class KeyIn(BaseModel):
@@ -92,35 +83,52 @@ class KeyOut(BaseModel):
     organisation: str
     role: str
     label: str | None
-    key: str | None = Field(default=None, description="the secret; shown only when issued")
+    key: str | None = Field(
+        default=None, description="the secret: in the first answer only, never in a replay"
+    )
+    replayed: bool = Field(default=False, description="true when this answers a retry")
 
 
 @router.post(
     "/organisations/{address}/keys",
     status_code=201,
     response_model=KeyOut,
-    responses={401: {}, 403: {}, 404: {}, 422: {}},
+    responses={
+        401: {"description": "No or unknown API key"},
+        403: {"description": "Not the operator"},
+        404: {"description": "No such organisation"},
+        409: {"description": "The Idempotency-Key was used for another request"},
+        422: {"description": "Invalid input (each field named)"},
+    },
 )
-def issue_api_key(address: Address, body: KeyIn, request: Request, actor: Operator) -> KeyOut:
+async def issue_api_key(
+    address: Address,
+    body: KeyIn,
+    actor: Operator,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> KeyOut:
     """Issue an API key for an organisation (its secret is in this answer only)."""
-    runtime = runtime_of(request)
-    found = {o["address"].lower(): o for o in organisation_rows(runtime)}
-    org = found.get(address.lower())
-    if org is None:
-        raise Problem(404, f"no organisation {address}")
-    row, secret = issue_key(runtime.engine, org["address"], Role(org["role"]), body.label)
-    assert row.id is not None
+    issued = await run_in_threadpool(
+        organisations.issue_key,
+        runtime_of(request),
+        actor,
+        address,
+        body.label,
+        idempotency_key=idempotency_key,
+    )
     return KeyOut(
-        id=row.id,
-        prefix=row.prefix,
-        organisation=row.organisation,
-        role=row.role,
-        label=row.label,
-        key=secret,
+        id=issued.id,
+        prefix=issued.prefix,
+        organisation=issued.organisation,
+        role=issued.role,
+        label=issued.label,
+        key=issued.secret,
+        replayed=issued.replayed,
     )
 
 
-@router.get("/keys", response_model=list[KeyOut])
+@router.get("/keys", response_model=list[KeyOut], responses=ROLE_RESPONSES)
 def list_keys(request: Request, actor: Operator) -> list[KeyOut]:
     """API keys that are not revoked (never their secrets)."""
     with Session(runtime_of(request).engine) as session:
@@ -133,18 +141,18 @@ def list_keys(request: Request, actor: Operator) -> list[KeyOut]:
     ]
 
 
-@router.delete("/keys/{key_id}", status_code=204, responses={401: {}, 403: {}, 404: {}})
-def revoke_key(key_id: RowId, request: Request, actor: Operator) -> Response:
+@router.delete(
+    "/keys/{key_id}",
+    status_code=204,
+    responses={
+        401: {"description": "No or unknown API key"},
+        403: {"description": "Not the operator"},
+        404: {"description": "No such active key"},
+    },
+)
+async def revoke_key(key_id: RowId, request: Request, actor: Operator) -> Response:
     """Revoke an API key at once."""
-    from konbit.db.models import utcnow
-
-    with Session(runtime_of(request).engine) as session:
-        row = session.get(ApiKey, key_id)
-        if row is None or row.revoked_at is not None:
-            raise Problem(404, f"no active key {key_id}")
-        row.revoked_at = utcnow()
-        session.add(row)
-        session.commit()
+    await run_in_threadpool(organisations.revoke_key, runtime_of(request), actor, key_id)
     return Response(status_code=204)
 
 
@@ -153,34 +161,33 @@ class FaucetIn(BaseModel):
     amount: PositiveAmount
 
 
-@router.post("/faucet", status_code=202, responses=WRITE_RESPONSES)
-async def faucet(
-    body: FaucetIn, request: Request, actor: Operator, wait: Wait = False
-) -> JSONResponse:
+@router.post("/faucet", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES)
+async def faucet(body: FaucetIn, actor: Operator, write: Writer) -> JSONResponse:
     """Local chains only: mint test stablecoins to an organisation (demos, tests)."""
-    runtime = runtime_of(request)
-    if runtime.chain_id not in LOCAL_CHAIN_IDS:
-        raise Problem(404, "the faucet exists on local chains only")
-    call = Call("TestStablecoin", "faucet", [body.address, body.amount])
-    return await write(request, actor, [call], wait=wait)
+    return await write.run(stablecoin.faucet, actor, body.address, body.amount)
 
 
 class SettleIn(BaseModel):
-    max_lots: int = Field(default=500, ge=1, le=5_000, description="lots paid in this call")
-
-
-@router.post("/orders/{order_id}/settle", status_code=202, responses=WRITE_RESPONSES)
-async def settle_order(
-    order_id: Id, body: SettleIn, request: Request, actor: Operator, wait: Wait = False
-) -> JSONResponse:
-    """Advance an order's settlement by up to ``max_lots`` lots (call again until settled)."""
-    return await write(
-        request, actor, [Call("SaleEscrow", "settle", [order_id, body.max_lots])], wait=wait
+    max_lots: int = Field(
+        default=500, ge=1, le=orders.MAX_SETTLE_LOTS, description="lots paid in this call"
     )
 
 
-@router.get("/status")
-def status(request: Request, actor: Operator) -> dict[str, Any]:
+@router.post(
+    "/orders/{order_id}/settle",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def settle_order(
+    order_id: Id, body: SettleIn, actor: Operator, write: Writer
+) -> JSONResponse:
+    """Advance an order's settlement by up to ``max_lots`` lots (call again until settled)."""
+    return await write.run(orders.settle, actor, order_id, body.max_lots)
+
+
+@router.get("/status", response_model=OperatorStatus, responses=ROLE_RESPONSES)
+def status(request: Request, actor: Operator) -> OperatorStatus:
     """The outbox by status, and how far the mirror trails the chain."""
     runtime = runtime_of(request)
     with Session(runtime.engine) as session:
@@ -189,22 +196,23 @@ def status(request: Request, actor: Operator) -> dict[str, Any]:
         )
     head = int(runtime.rpc.call("eth_blockNumber"), 16)
     applied = applied_block(runtime)
-    return {
-        "outbox": counts,
-        "chain": {"chain_id": runtime.chain_id, "head": head},
-        "mirror": {
-            "applied_block": applied,
-            "lag_blocks": None if applied is None else head - applied,
-        },
-    }
+    return OperatorStatus(
+        outbox=OutboxCounts.model_validate(counts),
+        chain=ChainHead(chain_id=runtime.chain_id, head=head),
+        mirror=MirrorProgress(
+            applied_block=applied, lag_blocks=None if applied is None else head - applied
+        ),
+    )
 
 
-@router.get("/disputes", response_model=Page)
-def disputes(request: Request, actor: Operator, after: After = 0, limit: Limit = 50) -> Page:
+@router.get("/disputes", response_model=Page[OrderOut], responses=LIST_RESPONSES)
+def disputes(
+    request: Request, actor: Operator, after: After = 0, limit: Limit = 50
+) -> Page[OrderOut]:
     """Orders in dispute, waiting for an arbiter."""
     return read_page(
         request,
-        SaleOrder,
+        OrderOut,
         col(SaleOrder.order_id),
         col(SaleOrder.status) == OrderStatus.DISPUTED.value,
         after=after,

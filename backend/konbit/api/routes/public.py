@@ -7,15 +7,22 @@ the sale it went into. No personal data: farmers appear by pseudonymous address 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from sqlmodel import Session, col, select
 
 from konbit.api.problems import Problem
-from konbit.api.reads import as_json
+from konbit.api.reads import PUBLIC_RECORD_RESPONSES, session_of
+from konbit.api.resources import (
+    ConsignmentTrace,
+    ConsignmentTraceWithLots,
+    CustodyTransferOut,
+    InspectionOut,
+    LotOut,
+    LotTrace,
+    Party,
+    TraceOrder,
+)
 from konbit.api.schemas import Id
-from konbit.api.writes import runtime_of
 from konbit.mirror.models import (
     Consignment,
     ConsignmentLot,
@@ -23,7 +30,6 @@ from konbit.mirror.models import (
     Inspection,
     Lot,
     LotSplitRow,
-    OrderStatus,
     SaleOrder,
 )
 from konbit.profiles.models import OrganisationProfile
@@ -31,17 +37,14 @@ from konbit.profiles.models import OrganisationProfile
 router = APIRouter(prefix="/trace", tags=["public trace"])
 
 
-def _organisation(session: Session, address: str | None) -> dict[str, Any] | None:
-    if address is None:
-        return None
+def _party(session: Session, address: str) -> Party:
     profile = session.get(OrganisationProfile, address)
-    return {"address": address, "name": profile.display_name if profile else None}
+    return Party(address=address, name=profile.display_name if profile else None)
 
 
-def _consignment(session: Session, consignment_id: int) -> dict[str, Any]:
-    consignment = session.get(Consignment, consignment_id)
-    if consignment is None:
-        raise Problem(404, f"no consignment {consignment_id}")
+def _consignment(session: Session, consignment: Consignment) -> dict[str, object]:
+    """The fields of a consignment's trace beyond its own columns."""
+    consignment_id = consignment.consignment_id
     custody = session.exec(
         select(CustodyTransfer)
         .where(CustodyTransfer.consignment_id == consignment_id)
@@ -54,25 +57,19 @@ def _consignment(session: Session, consignment_id: int) -> dict[str, Any]:
     ).all()
     order = session.get(SaleOrder, consignment.order_id)
     return {
-        **as_json(consignment),
-        "cooperative": _organisation(session, consignment.cooperative),
-        "custody": [as_json(c) for c in custody],
-        "inspections": [as_json(i) for i in inspections],
+        "cooperative": _party(session, consignment.cooperative),
+        "custody": [CustodyTransferOut.of(c) for c in custody],
+        "inspections": [InspectionOut.of(i) for i in inspections],
         "order": None
         if order is None
-        else {
-            "order_id": order.order_id,
-            "exporter": _organisation(session, order.exporter),
-            "status": OrderStatus(order.status).name.lower(),
-            "crop": order.crop,
-        },
+        else TraceOrder.of(order, exporter=_party(session, order.exporter)),
     }
 
 
-@router.get("/lots/{lot_id}", responses={404: {"description": "No such lot"}})
-def trace_lot(lot_id: Id, request: Request) -> dict[str, Any]:
+@router.get("/lots/{lot_id}", response_model=LotTrace, responses=PUBLIC_RECORD_RESPONSES)
+def trace_lot(lot_id: Id, request: Request) -> LotTrace:
     """A lot's history: harvest, splits, inspections, consignment and custody, sale."""
-    with Session(runtime_of(request).engine) as session:
+    with session_of(request) as session:
         lot = session.get(Lot, lot_id)
         if lot is None:
             raise Problem(404, f"no lot {lot_id}")
@@ -82,32 +79,43 @@ def trace_lot(lot_id: Id, request: Request) -> dict[str, Any]:
             .order_by(col(Inspection.block_number), col(Inspection.log_index))
         ).all()
         children = session.exec(
-            select(LotSplitRow).where(LotSplitRow.parent_lot_id == lot_id)
+            select(LotSplitRow)
+            .where(LotSplitRow.parent_lot_id == lot_id)
+            .order_by(col(LotSplitRow.child_lot_id))
         ).all()
-        body = {
-            **as_json(lot),
-            "cooperative": _organisation(session, lot.cooperative),
-            "inspections": [as_json(i) for i in inspections],
-            "split_into": [c.child_lot_id for c in children],
-            "consignment": None,
-        }
-        if lot.consignment_id is not None:
-            body["consignment"] = _consignment(session, lot.consignment_id)
-    return body
+        consignment = session.get(Consignment, lot.consignment_id) if lot.consignment_id else None
+        trace = LotTrace.of(
+            lot,
+            cooperative=_party(session, lot.cooperative),
+            inspections=[InspectionOut.of(i) for i in inspections],
+            split_into=[c.child_lot_id for c in children],
+            consignment=None
+            if consignment is None
+            else ConsignmentTrace.of(consignment, **_consignment(session, consignment)),
+        )
+    return trace
 
 
 @router.get(
-    "/consignments/{consignment_id}", responses={404: {"description": "No such consignment"}}
+    "/consignments/{consignment_id}",
+    response_model=ConsignmentTraceWithLots,
+    responses=PUBLIC_RECORD_RESPONSES,
 )
-def trace_consignment(consignment_id: Id, request: Request) -> dict[str, Any]:
+def trace_consignment(consignment_id: Id, request: Request) -> ConsignmentTraceWithLots:
     """A consignment: its lots, inspections, custody chain and sale."""
-    with Session(runtime_of(request).engine) as session:
-        body = _consignment(session, consignment_id)
+    with session_of(request) as session:
+        consignment = session.get(Consignment, consignment_id)
+        if consignment is None:
+            raise Problem(404, f"no consignment {consignment_id}")
         lots = session.exec(
             select(Lot)
             .join(ConsignmentLot, col(ConsignmentLot.lot_id) == col(Lot.lot_id))
             .where(ConsignmentLot.consignment_id == consignment_id)
             .order_by(col(Lot.lot_id))
         ).all()
-        body["lots"] = [as_json(lot) for lot in lots]
-    return body
+        trace = ConsignmentTraceWithLots.of(
+            consignment,
+            **_consignment(session, consignment),
+            lots=[LotOut.of(lot) for lot in lots],
+        )
+    return trace

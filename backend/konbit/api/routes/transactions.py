@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from konbit.api.auth import ActorDep
 from konbit.api.problems import Problem
+from konbit.api.reads import PUBLIC_RECORD_RESPONSES
 from konbit.api.schemas import RowId
 from konbit.api.writes import TxView, runtime_of
 from konbit.chain.rpc import RpcError
@@ -20,9 +21,7 @@ from konbit.outbox.service import request_hash
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 
 
-@router.get(
-    "/{tx_id}", response_model=TxView, responses={404: {"description": "No such transaction"}}
-)
+@router.get("/{tx_id}", response_model=TxView, responses=PUBLIC_RECORD_RESPONSES)
 def transaction_status(tx_id: RowId, request: Request) -> TxView:
     """Where a recorded transaction is: queued, signed, sent, mined or failed (no login)."""
     with Session(runtime_of(request).engine) as session:

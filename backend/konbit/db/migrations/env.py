@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-from konbit.api import models as api_models  # noqa: F401  (registers its tables)
+from konbit.access import models as access_models  # noqa: F401  (registers its tables)
 from konbit.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from konbit.mirror import models as mirror_models  # noqa: F401
 from konbit.outbox import models as outbox_models  # noqa: F401

@@ -1,30 +1,12 @@
-"""API tables: keys that let an organisation act through the HTTP API."""
+"""Access tables: keys that let an organisation act through the HTTP API."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
 from konbit.db.models import utcnow
-
-
-class Role(StrEnum):
-    """An organisation's role; the same names as the registry's roles, lower case."""
-
-    OPERATOR = "operator"
-    COOPERATIVE = "cooperative"
-    EXPORTER = "exporter"
-    LOGISTICS = "logistics"
-    FINANCIER = "financier"
-    INSPECTOR = "inspector"
-    ARBITER = "arbiter"
-
-    @property
-    def registry_constant(self) -> str:
-        """The registry's role constant, e.g. ``COOPERATIVE_ROLE``."""
-        return f"{self.value.upper()}_ROLE"
 
 
 class ApiKey(SQLModel, table=True):

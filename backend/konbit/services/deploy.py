@@ -21,6 +21,7 @@ from konbit.chain.contracts import AddressBook, KonbitContracts, load_artifact
 from konbit.db.models import Deployment
 from konbit.outbox.models import OutboxTx, TxStatus
 from konbit.outbox.service import submit
+from konbit.roles import SYSTEM_ROLES
 from konbit.runtime import OPERATOR_KIND, Runtime
 from konbit.settings import LOCAL_CHAIN_IDS
 
@@ -57,12 +58,7 @@ PLAN: tuple[Step, ...] = (
     Step("FinanceMarket", (Ref("ClusterRegistry"), Ref("SaleEscrow"))),
 )
 LOCAL_PLAN: tuple[Step, ...] = (Step("TestStablecoin"),)
-#: Registry roles held by system contracts: (role constant, contract).
-SYSTEM_ROLES: tuple[tuple[str, str], ...] = (
-    ("ESCROW_CONTRACT_ROLE", "SaleEscrow"),
-    ("LOGISTICS_CONTRACT_ROLE", "LogisticsMarket"),
-    ("FINANCE_CONTRACT_ROLE", "FinanceMarket"),
-)
+# The roles the system contracts hold are konbit.roles.SYSTEM_ROLES; ``_wire`` grants them.
 
 Progress = Callable[[str], None]
 

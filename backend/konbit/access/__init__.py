@@ -1,0 +1,1 @@
+"""Who may act: API keys (and, later, web users and agents' PINs), stored as hashes."""

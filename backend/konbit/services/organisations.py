@@ -1,0 +1,183 @@
+"""Onboarding: organisations with one role each, and their API keys (operator only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import keccak
+from sqlmodel import Session, col, select
+
+from konbit.access import keys
+from konbit.access.keys import Actor
+from konbit.access.models import ApiKey
+from konbit.db.models import utcnow
+from konbit.profiles.models import OrganisationProfile
+from konbit.roles import Role
+from konbit.runtime import Runtime
+from konbit.services import validate
+from konbit.services.common import require_role
+from konbit.services.errors import Conflict, InvalidInput, NotFound
+from konbit.services.writes import Call, Outcome, Write, perform
+
+
+@dataclass(frozen=True)
+class OrganisationInput:
+    name: str
+    role: Role
+    #: Its own wallet; None for a custodial account the backend holds.
+    address: str | None = None
+    contact: str | None = None
+
+
+def metadata_hash(name: str, role: Role) -> str:
+    """The organisation's on-chain ``metadataHash``: a hash of its display data."""
+    body = json.dumps({"name": name, "role": role.value}, sort_keys=True)
+    return "0x" + keccak(text=body).hex()
+
+
+def create_organisation(
+    runtime: Runtime, actor: Actor, body: OrganisationInput, *, idempotency_key: str | None = None
+) -> Outcome:
+    """Onboard an organisation with one role; without an address it gets a custodial account."""
+    require_role(actor, Role.OPERATOR)
+    name = validate.text("name", body.name, max_length=200)
+    contact = (
+        None if body.contact is None else validate.text("contact", body.contact, max_length=200)
+    )
+    if body.role == Role.OPERATOR:
+        raise InvalidInput("role: organisations take one of the market roles", field="role")
+    given = None if body.address is None else validate.address("address", body.address)
+    payload = {"name": name, "role": body.role.value, "address": given, "contact": contact}
+    sealed = None
+    if given is None:
+        sealed = runtime.vault.seal_account(body.role.value, name[:64])
+        address = sealed.address
+    else:
+        address = given
+        with Session(runtime.engine) as session:
+            known = session.get(OrganisationProfile, address)
+        if known is not None:
+            raise Conflict(f"{address} is already onboarded as {known.kind}", field="address")
+
+    def effects(session: Session) -> dict[str, Any]:
+        if sealed is not None:
+            session.add(sealed.row)
+        session.add(
+            OrganisationProfile(
+                address=address, display_name=name, kind=body.role.value, contact=contact
+            )
+        )
+        return {}
+
+    def committed() -> None:
+        if sealed is not None:
+            runtime.vault.account_committed(sealed.address, sealed.version)
+
+    call = Call(
+        "ClusterRegistry",
+        "registerOrganisation",
+        [address, body.role.role_id, metadata_hash(name, body.role)],
+    )
+    organisation = {
+        "address": address,
+        "name": name,
+        "role": body.role.value,
+        "custodial": given is None,
+    }
+    write = Write(
+        "organisations.create",
+        payload,
+        [call],
+        effects=effects,
+        created={"organisation": organisation},
+        after_commit=committed,
+        duplicate=f"{address} is already onboarded",
+        duplicate_field="address",
+    )
+    return perform(runtime, actor, write, idempotency_key=idempotency_key)
+
+
+def organisation(runtime: Runtime, address: str) -> OrganisationProfile:
+    with Session(runtime.engine) as session:
+        row = session.get(OrganisationProfile, validate.address("address", address))
+    if row is None:
+        raise NotFound(f"no organisation {address}")
+    return row
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key's record; ``secret`` only in the first answer, never stored or replayed."""
+
+    id: int
+    prefix: str
+    organisation: str
+    role: str
+    label: str | None
+    secret: str | None
+    replayed: bool
+
+
+def issue_key(
+    runtime: Runtime,
+    actor: Actor,
+    address: str,
+    label: str | None = None,
+    *,
+    idempotency_key: str | None = None,
+) -> IssuedKey:
+    """Issue an API key for an organisation; a replay answers the same key without its secret."""
+    require_role(actor, Role.OPERATOR)
+    if label is not None:
+        label = validate.text("label", label, max_length=100)
+    org = organisation(runtime, address)
+    secret: list[str] = []
+
+    def effects(session: Session) -> dict[str, Any]:
+        row, plain = keys.new_key(session, org.address, Role(org.kind), label)
+        secret.append(plain)
+        return {
+            "key": {
+                "id": row.id,
+                "prefix": row.prefix,
+                "organisation": row.organisation,
+                "role": row.role,
+                "label": row.label,
+            }
+        }
+
+    write = Write(
+        "organisations.issue_key",
+        {"address": org.address, "label": label},
+        effects=effects,
+    )
+    outcome = perform(runtime, actor, write, idempotency_key=idempotency_key)
+    info = outcome.created["key"]
+    return IssuedKey(
+        id=info["id"],
+        prefix=info["prefix"],
+        organisation=info["organisation"],
+        role=info["role"],
+        label=info["label"],
+        secret=secret[0] if secret else None,
+        replayed=outcome.replayed,
+    )
+
+
+def revoke_key(runtime: Runtime, actor: Actor, key_id: int) -> None:
+    """Revoke an API key at once."""
+    require_role(actor, Role.OPERATOR)
+    with Session(runtime.engine) as session:
+        row = session.get(ApiKey, key_id)
+        if row is None or row.revoked_at is not None:
+            raise NotFound(f"no active key {key_id}")
+        row.revoked_at = utcnow()
+        session.add(row)
+        session.commit()
+
+
+def active_keys(runtime: Runtime) -> list[ApiKey]:
+    with Session(runtime.engine) as session:
+        return list(session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None))).all())

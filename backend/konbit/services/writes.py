@@ -1,0 +1,370 @@
+"""How every write flows, whatever the channel: claim, simulate whole, record, or replay.
+
+1. **Replay.** With an idempotency key (scoped to the acting organisation, not to one API
+   key or phone), a request seen before returns its first answer; the same key with
+   another request is an :class:`IdempotencyConflict`.
+2. **Encode once, simulate whole.** The write's calls are encoded once and simulated as one
+   sequence (``eth_simulateV1``) after every transaction the outbox still has in flight,
+   so that ``approve`` + ``fund`` is judged as a pair, against the state the chain will
+   have when they are mined. A refusal raises :class:`ContractRefused` and nothing is
+   recorded: no nonce used, no allowance left behind.
+3. **Claim and record in one database transaction.** The idempotency claim, everything the
+   write creates off chain (custodial account, profile, organisation, API key) and its
+   outbox rows commit together. A concurrent duplicate blocks on the claim's unique index
+   and then finds the first answer; nothing of it is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from konbit.access.keys import Actor
+from konbit.chain.contracts import konbit_event_decoder
+from konbit.chain.rpc import RpcError
+from konbit.outbox import service as outbox
+from konbit.outbox.models import PENDING, OutboxRequest, OutboxTx, TxStatus
+from konbit.runtime import Runtime
+from konbit.services.errors import (
+    ChainUnavailable,
+    Conflict,
+    ContractRefused,
+    IdempotencyConflict,
+    InvalidInput,
+    OwnWallet,
+)
+from konbit.vault.errors import UnknownAccountError
+
+#: In-flight transactions replayed before a write's own calls when it is simulated.
+SIMULATE_PENDING_LIMIT = 200
+IDEMPOTENCY_KEY_MAX = 100
+
+
+@dataclass(frozen=True)
+class Call:
+    """One contract call of a write."""
+
+    contract: str
+    function: str
+    args: Sequence[Any]
+
+
+#: Adds what a write creates off chain to the session; returns what to answer about it.
+Effects = Callable[[Session], dict[str, Any]]
+
+
+@dataclass
+class Write:
+    """A write as a service prepared it: what to fingerprint, what to send, what to create."""
+
+    operation: str
+    payload: Mapping[str, Any]
+    calls: Sequence[Call] = ()
+    sender: str | None = None
+    effects: Effects | None = None
+    #: Answered with the transactions (known before anything is stored).
+    created: dict[str, Any] = field(default_factory=dict)
+    #: Called with the session's outcome once committed (e.g. the vault's rotation check).
+    after_commit: Callable[[], None] | None = None
+    #: Message of the Conflict raised when ``effects`` break a unique constraint.
+    duplicate: str = "this was already recorded"
+    duplicate_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a write recorded: its transactions and what it created off chain."""
+
+    transactions: list[OutboxTx]
+    created: dict[str, Any]
+    replayed: bool = False
+
+
+def fingerprint(operation: str, payload: Mapping[str, Any]) -> str:
+    body = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return "0x" + keccak(text=body).hex()
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise InvalidInput(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def perform(
+    runtime: Runtime, actor: Actor, write: Write, *, idempotency_key: str | None = None
+) -> Outcome:
+    """Replay, or simulate, claim and record ``write`` for ``actor`` (see the module doc)."""
+    key = check_idempotency_key(idempotency_key)
+    scope = actor.organisation
+    digest = fingerprint(write.operation, write.payload)
+    if key is not None:
+        first = replay(runtime, scope, key, digest)
+        if first is not None:
+            return first
+    sender = write.sender or actor.organisation
+    encoded = encode(runtime, write.calls)
+    if encoded:
+        require_custodial(runtime, sender)
+        simulate(runtime, sender, encoded)
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        claim: OutboxRequest | None = None
+        if key is not None:
+            claim = OutboxRequest(
+                scope=scope, key=key, operation=write.operation, fingerprint=digest
+            )
+            session.add(claim)
+            try:
+                session.flush()
+            except IntegrityError:  # a concurrent duplicate committed first
+                session.rollback()
+                first = replay(runtime, scope, key, digest)
+                if first is None:
+                    raise IdempotencyConflict(
+                        f"a request with idempotency key {key!r} is still being recorded"
+                    ) from None
+                return first
+        created = dict(write.created)
+        try:
+            if write.effects is not None:
+                created.update(write.effects(session))
+            base = f"req:{claim.id}" if claim is not None else f"once:{uuid.uuid4().hex}"
+            rows = [
+                outbox.add(
+                    session,
+                    key=f"{base}:{i}",
+                    sender=sender,
+                    to=to,
+                    data=data,
+                    contract=call.contract,
+                    function=call.function,
+                    args=call.args,
+                )
+                for i, (call, to, data) in enumerate(encoded)
+            ]
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise Conflict(write.duplicate, field=write.duplicate_field) from None
+        if claim is not None:
+            claim.answer_json = json.dumps(created, default=str)
+            claim.tx_ids_json = json.dumps([r.id for r in rows])
+            session.add(claim)
+        session.commit()
+    if write.after_commit is not None:
+        write.after_commit()
+    return Outcome(transactions=rows, created=created)
+
+
+def replay(runtime: Runtime, scope: str, key: str, digest: str) -> Outcome | None:
+    """The first answer of the request claimed as ``(scope, key)``, if there is one."""
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        claim = session.exec(
+            select(OutboxRequest).where(OutboxRequest.scope == scope, OutboxRequest.key == key)
+        ).first()
+        if claim is None:
+            return None
+        if claim.fingerprint != digest:
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for another request ({claim.operation})",
+                field="Idempotency-Key",
+            )
+        ids = json.loads(claim.tx_ids_json)
+        rows = (
+            session.exec(
+                select(OutboxTx).where(col(OutboxTx.id).in_(ids)).order_by(col(OutboxTx.id))
+            ).all()
+            if ids
+            else []
+        )
+        return Outcome(
+            transactions=list(rows), created=json.loads(claim.answer_json), replayed=True
+        )
+
+
+def require_custodial(runtime: Runtime, sender: str) -> None:
+    try:
+        runtime.vault.account(sender)
+    except UnknownAccountError:
+        raise OwnWallet(
+            f"{sender} keeps its own wallet: sign the transaction and POST it to /transactions/raw"
+        ) from None
+
+
+def encode(runtime: Runtime, calls: Sequence[Call]) -> list[tuple[Call, str, str]]:
+    """Each call as (call, to, calldata), encoded once; a value that cannot be encoded is a 422."""
+    if not calls:
+        return []
+    contracts = runtime.contracts()
+    out = []
+    for call in calls:
+        try:
+            to, data = contracts.encode_call(call.contract, call.function, call.args)
+        except Exception as exc:  # eth_abi raises several types for unencodable values
+            raise InvalidInput(f"cannot encode {call.contract}.{call.function}: {exc}") from None
+        out.append((call, to, data))
+    return out
+
+
+def simulate(runtime: Runtime, sender: str, encoded: Sequence[tuple[Call, str, str]]) -> None:
+    """Run the calls as one sequence after what is in flight; raise on the first refusal."""
+    ours = [{"from": sender, "to": to, "data": data} for _, to, data in encoded]
+    prefix = _in_flight(runtime)
+    try:
+        results = _simulate_v1(runtime, prefix + ours)[len(prefix) :]
+    except RpcError as exc:
+        if exc.code in (-32601, -32600) or "not supported" in exc.message.lower():
+            _simulate_by_call(runtime, ours)
+            return
+        if not prefix:
+            raise ChainUnavailable(
+                f"the chain node refused the simulation: {exc.message}"
+            ) from None
+        # The in-flight prefix itself was refused (a block full of it): judge ours alone.
+        results = _simulate_v1(runtime, ours)
+    except OSError as exc:
+        raise ChainUnavailable(f"the chain node cannot be reached: {exc}") from None
+    for (call, _, _), result in zip(encoded, results, strict=True):
+        if result.get("status") != "0x1":
+            decoded = runtime.contracts().errors.decode(result.get("returnData") or "0x")
+            name = decoded.name if decoded is not None else "Reverted"
+            raise ContractRefused(
+                name,
+                decoded.args if decoded is not None else {},
+                f"{call.contract}.{call.function} would revert: {name}",
+            )
+
+
+def _simulate_v1(runtime: Runtime, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        blocks = runtime.rpc.call(
+            "eth_simulateV1",
+            {"blockStateCalls": [{"calls": calls}], "validation": False},
+            "pending",
+        )
+    except RpcError:
+        raise
+    except Exception as exc:  # requests' connection errors
+        raise ChainUnavailable(f"the chain node cannot be reached: {exc}") from None
+    results: list[dict[str, Any]] = blocks[0]["calls"]
+    return results
+
+
+def _simulate_by_call(runtime: Runtime, calls: list[dict[str, Any]]) -> None:
+    """Nodes without ``eth_simulateV1``: each call alone (a pair is judged by its first)."""
+    try:
+        runtime.rpc.call("eth_call", calls[0], "pending")
+    except RpcError as exc:
+        decoded = runtime.contracts().errors.decode(exc.revert_data)
+        if decoded is None:
+            raise ChainUnavailable(f"the chain node refused the call: {exc.message}") from None
+        raise ContractRefused(decoded.name, decoded.args) from None
+
+
+def _in_flight(runtime: Runtime) -> list[dict[str, Any]]:
+    """Recorded transactions not yet final, oldest first, as simulation calls."""
+    with Session(runtime.engine) as session:
+        rows = session.exec(
+            select(OutboxTx.sender, OutboxTx.to_address, OutboxTx.data, OutboxTx.value_wei)
+            .where(col(OutboxTx.status).in_(PENDING))
+            .where(col(OutboxTx.to_address).is_not(None))
+            .order_by(col(OutboxTx.id))
+            .limit(SIMULATE_PENDING_LIMIT)
+        ).all()
+    calls = []
+    for sender, to, data, value in rows:
+        call: dict[str, Any] = {"from": sender, "to": to, "data": data}
+        if value and value != "0":
+            call["value"] = hex(int(value))
+        calls.append(call)
+    return calls
+
+
+# ---- after recording -------------------------------------------------------------------
+
+
+def load(runtime: Runtime, ids: Sequence[int | None]) -> list[OutboxTx]:
+    """The rows as they are now."""
+    wanted = [i for i in ids if i is not None]
+    with Session(runtime.engine) as session:
+        rows = session.exec(select(OutboxTx).where(col(OutboxTx.id).in_(wanted))).all()
+    by_id = {r.id: r for r in rows}
+    return [by_id[i] for i in wanted if i in by_id]
+
+
+def failed(rows: Sequence[OutboxTx]) -> ContractRefused | None:
+    """The refusal of the first reverted row, if any."""
+    for row in rows:
+        if row.status == TxStatus.FAILED:
+            return ContractRefused(
+                row.error_name or "Reverted",
+                json.loads(row.error_args_json or "{}"),
+                f"transaction {row.id} reverted: {row.error_name}",
+            )
+    return None
+
+
+def applied_block(runtime: Runtime) -> int | None:
+    """The last block the mirror applied, or None when it has not started."""
+    from konbit.mirror.models import MirrorCursor
+
+    with Session(runtime.engine) as session:
+        cursor = session.get(MirrorCursor, runtime.chain_id)
+    return None if cursor is None else cursor.last_block
+
+
+def final(runtime: Runtime, rows: Sequence[OutboxTx], *, mirror_running: bool) -> bool:
+    """Every row mined and (when a mirror runs) its block applied to SQL."""
+    if not rows or not all(r.status == TxStatus.MINED for r in rows):
+        return False
+    if not mirror_running:
+        return True
+    top = max(r.block_number or 0 for r in rows)
+    applied = applied_block(runtime)
+    return applied is not None and applied >= top
+
+
+def wait_final(
+    runtime: Runtime, rows: Sequence[OutboxTx], *, timeout: float, mirror_running: bool
+) -> list[OutboxTx]:
+    """Block until every row is final (for channels without an event loop: SMS, CLI)."""
+    deadline = time.monotonic() + timeout
+    current = list(rows)
+    while True:
+        current = load(runtime, [r.id for r in current])
+        refusal = failed(current)
+        if refusal is not None:
+            raise refusal
+        if final(runtime, current, mirror_running=mirror_running):
+            return current
+        if time.monotonic() > deadline:
+            return current
+        time.sleep(0.05)
+
+
+def events_of(runtime: Runtime, tx_hashes: Sequence[str | None]) -> list[dict[str, Any]]:
+    """The Konbit events the mined transactions emitted: ids of what they created, etc."""
+    receipts = runtime.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes if h])
+    decoder = konbit_event_decoder()
+    out: list[dict[str, Any]] = []
+    for receipt in receipts:
+        if not isinstance(receipt, dict):
+            continue
+        for log in receipt.get("logs", []):
+            event = decoder.decode(log["topics"], log["data"])
+            if event is not None:
+                out.append({"contract": event.contract, "event": event.name, "args": event.args})
+    return out
