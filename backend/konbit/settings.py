@@ -55,6 +55,11 @@ class Settings(BaseModel):
         description="Native coin the operator sends a custodial account whose gas runs low.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="Request bodies above this size are refused with 413 before they are read.",
+    )
     confirmations: int | None = Field(
         default=None,
         ge=0,

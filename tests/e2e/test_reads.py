@@ -1,10 +1,10 @@
 """Reads say what they answer: typed resources by id for their parties, /meta, 405s.
 
-Records are made through the API (a lot with a plot, an order with an advance request and
-an offer, a consignment handed to the carrier of an awarded job, an inspection, the order
-shipped), then every read the OpenAPI document describes is called and its answer checked
-against the schema the document gives for it. Ids are 1: each module deploys its own
-contracts.
+Records are made through the API (lots with a plot; order 1 with an advance funded by an
+offer, an inspected lot, shipped in a consignment handed to the carrier of an awarded job;
+order 2 with an open advance request and a job open for bids), then every read the OpenAPI
+document describes is called and its answer checked against the schema the document gives
+for it. Each module deploys its own contracts, so ids start at 1.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def season(module_api: Any) -> Any:
         "harvest_time": now - DAY,
         "plot_geohash": "d7q8c",
     }
-    ok(coop.post("/cooperative/lots/batch", params=w, json={"lots": [lot, lot]}))
+    ok(coop.post("/cooperative/lots/batch", params=w, json={"lots": [lot, lot, lot]}))
     order = {
         "cooperative": api.addresses[Role.COOPERATIVE],
         "crop": 1,
@@ -86,6 +86,7 @@ def season(module_api: Any) -> Any:
     ok(coop.post("/cooperative/orders/1/advance-requests", params=w, json={"amount": 10 * USD}))
     offer = {"amount": 10 * USD, "fee": USD, "expiry": now + DAY}
     ok(financier.post("/financier/advance-requests/1/offers", params=w, json=offer))
+    ok(coop.post("/cooperative/offers/1/accept", params=w))
     ok(coop.post("/cooperative/consignments", params=w, json={"order_id": 1}))
     ok(coop.post("/cooperative/consignments/1/lots", params=w, json={"lot_ids": [1]}))
     job = {
@@ -105,6 +106,14 @@ def season(module_api: Any) -> Any:
     handover = {**step, "to": api.addresses[Role.LOGISTICS]}
     ok(coop.post("/cooperative/consignments/1/handover", params=w, json=handover))
     ok(carrier.post("/carrier/consignments/1/receive", params=w, json=step))
+    # Order 2: an advance request still open, a job still open for bids (lot 3).
+    ok(exporter.post("/exporter/orders", params=w, json=order))
+    ok(coop.post("/cooperative/orders/2/accept", params=w))
+    ok(exporter.post("/exporter/orders/2/fund", params=w))
+    ok(coop.post("/cooperative/orders/2/advance-requests", params=w, json={"amount": 5 * USD}))
+    ok(coop.post("/cooperative/consignments", params=w, json={"order_id": 2}))
+    ok(coop.post("/cooperative/consignments/2/lots", params=w, json={"lot_ids": [3]}))
+    ok(coop.post("/cooperative/jobs", params=w, json={**job, "consignment_id": 2}))
 
     ok(
         op.post(
@@ -162,11 +171,14 @@ def get(api: Any, who: Role | str | None, path: str) -> httpx.Response:
             [Role.OPERATOR, Role.COOPERATIVE, Role.LOGISTICS],
             [Role.EXPORTER, Role.FINANCIER, Role.INSPECTOR],
         ),
+        # Open for bids: any carrier may read it.
+        ("/jobs/2", [Role.COOPERATIVE, Role.LOGISTICS], [Role.EXPORTER, Role.FINANCIER]),
         (
             "/advance-requests/1",
             [Role.OPERATOR, Role.COOPERATIVE, Role.FINANCIER],
             [Role.EXPORTER, Role.LOGISTICS, Role.INSPECTOR],
         ),
+        ("/advance-requests/2", [Role.COOPERATIVE, Role.FINANCIER], [Role.EXPORTER]),
     ],
 )
 def test_parties_read_others_are_refused(
@@ -212,13 +224,26 @@ def test_records_are_typed(season: Any) -> None:
     assert job["status"] == "awarded" and job["fee"] == 5 * USD
     assert [(b["bid_id"], b["status"], b["fee"]) for b in job["bids"]] == [(1, "accepted", 5 * USD)]
     assert ok(get(season, Role.LOGISTICS, "/jobs/1"))["bids"] == job["bids"]  # its own bid
+    assert ok(get(season, Role.LOGISTICS, "/jobs/2"))["status"] == "open"
 
+    financier = season.addresses[Role.FINANCIER]
     advance = ok(get(season, Role.FINANCIER, "/advance-requests/1"))
-    assert advance["advance_id"] == 1 and advance["status"] == "request_open"
-    assert advance["requested_amount"] == 10 * USD
+    assert advance["advance_id"] == 1 and advance["status"] == "active"
+    assert (advance["requested_amount"], advance["amount"], advance["fee"]) == (
+        10 * USD,
+        10 * USD,
+        USD,
+    )
+    assert advance["financier"] == financier and advance["offer_id"] == 1
     (offer,) = advance["offers"]
     assert offer["advance_id"] == 1 and "request_id" not in offer
-    assert offer["financier"] == season.addresses[Role.FINANCIER] and offer["status"] == "open"
+    assert offer["financier"] == financier and offer["status"] == "accepted"
+    request = ok(get(season, Role.FINANCIER, "/advance-requests/2"))
+    assert (request["status"], request["financier"], request["offers"]) == (
+        "request_open",
+        None,
+        [],
+    )
     assert advance["cooperative_history"] == {
         "orders_delivered": 0,
         "deliveries": 0,
@@ -231,7 +256,7 @@ def test_records_are_typed(season: Any) -> None:
 def test_geohashes_read_as_text(season: Any) -> None:
     """Lists and the public trace: geohashes as text, never the contracts' bytes12 hex."""
     lots = ok(get(season, Role.COOPERATIVE, "/cooperative/lots"))["items"]
-    assert [lot["plot_geohash"] for lot in lots] == ["d7q8c", "d7q8c"]
+    assert [lot["plot_geohash"] for lot in lots] == ["d7q8c"] * 3
     (job,) = ok(get(season, Role.LOGISTICS, "/carrier/jobs/mine"))["items"]
     assert job["pickup_geohash"] == "d7ns5qzk"
     trace = ok(get(season, None, "/trace/lots/1"))

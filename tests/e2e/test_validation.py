@@ -22,8 +22,13 @@ Mutation = tuple[str, Any, str]  # (label, bad value, the field path as the API 
 MISSING = object()
 
 
-def bad_values(schemas: Any, schema: dict[str, Any], field: str) -> Iterator[Mutation]:
-    """Values the (resolved) schema refuses, each with the field path the error names."""
+def bad_values(
+    schemas: Any, schema: dict[str, Any], field: str, *, body: bool = False
+) -> Iterator[Mutation]:
+    """Values the (resolved) schema refuses, each with the field path the error names.
+
+    In a body (JSON), integers are strict: booleans and numeric strings are refused too.
+    """
     s = schemas.non_null(schemas.resolve(schema))
     kind = s.get("type")
     if "enum" in s:
@@ -34,6 +39,13 @@ def bad_values(schemas: Any, schema: dict[str, Any], field: str) -> Iterator[Mut
         yield "string", "abc", field
         yield "fraction", 1.5, field
         yield "list", [1], field
+        if body:
+            yield "boolean", True, field  # `"grams": true` must not record a 1 g lot
+            yield "numeric string", "1", field
+            low, high = s.get("minimum"), s.get("maximum")
+            for label, value in (("-1", -1), ("2^64", 2**64), ("2^256", 2**256)):
+                if (low is not None and value < low) or (high is not None and value > high):
+                    yield label, value, field
         if "minimum" in s:
             yield "below minimum", int(s["minimum"]) - 1, field
         if "maximum" in s:
@@ -45,7 +57,8 @@ def bad_values(schemas: Any, schema: dict[str, Any], field: str) -> Iterator[Mut
         yield "number", 123, field
         yield "object", {"a": 1}, field
         if "pattern" in s:
-            yield "pattern", "not matching!", field
+            text_only = "\\x00" in s["pattern"]  # free text: only control characters are out
+            yield "pattern", "nul\x00inside" if text_only else "not matching!", field
         if "maxLength" in s and s["maxLength"] <= 10_000:
             yield "too long", "a" * (s["maxLength"] + 1), field
         if s.get("minLength", 0) >= 1:
@@ -57,14 +70,14 @@ def bad_values(schemas: Any, schema: dict[str, Any], field: str) -> Iterator[Mut
             yield "too few items", [item] * (s["minItems"] - 1), field
         if "maxItems" in s:
             yield "too many items", [item] * (s["maxItems"] + 1), field
-        for label, value, path in bad_values(schemas, s["items"], f"{field}.0"):
+        for label, value, path in bad_values(schemas, s["items"], f"{field}.0", body=body):
             yield f"item {label}", [value], path
     elif kind == "object":
         yield "not an object", "nope", field
         props = s.get("properties", {})
         base = schemas.valid(s)
         for name, prop in props.items():
-            for label, value, path in bad_values(schemas, prop, f"{field}.{name}"):
+            for label, value, path in bad_values(schemas, prop, f"{field}.{name}", body=body):
                 yield f"{name} {label}", _with(base, name, value), path
             if name in s.get("required", []):
                 yield f"{name} missing", _with(base, name, MISSING), f"{field}.{name}"
@@ -89,7 +102,7 @@ def body_mutations(schemas: Any, schema: dict[str, Any]) -> Iterator[tuple[str, 
             yield f"{name} missing", _with(base, name, MISSING), name
             if "anyOf" not in prop:
                 yield f"{name} null", _with(base, name, None), name
-        for label, value, path in bad_values(schemas, prop, name):
+        for label, value, path in bad_values(schemas, prop, name, body=True):
             yield f"{name} {label}", _with(base, name, value), path
 
 

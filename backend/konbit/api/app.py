@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from konbit import __version__
 from konbit.api import problems
+from konbit.api.body_limit import BodyLimit
 from konbit.api.routes import (
     arbiter,
     carrier,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

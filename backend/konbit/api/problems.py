@@ -14,8 +14,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from requests.exceptions import RequestException
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
+from konbit.chain.rpc import RpcError
 from konbit.outbox.service import IdempotencyConflict, OutboxError
 from konbit.services import errors
 
@@ -76,6 +80,18 @@ def _field(loc: tuple[Any, ...], kind: str | None = None) -> str:
     return ".".join(parts) or str(loc[-1] if loc else "body")
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route offers on the path (Starlette names only the first route's)."""
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path and compile_path(route.path)[0].match(path):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
 
@@ -102,6 +118,16 @@ def install(app: FastAPI) -> None:
     async def refused(_: Request, exc: errors.ServiceError) -> JSONResponse:
         return from_service_error(exc)
 
+    @app.exception_handler(RpcError)
+    async def node_refused(request: Request, exc: RpcError) -> JSONResponse:
+        log.warning("chain node error on %s %s: %s", request.method, request.url.path, exc)
+        return problem(503, "the chain node refused the request; try again", code="chain_error")
+
+    @app.exception_handler(RequestException)
+    async def node_unreachable(request: Request, exc: RequestException) -> JSONResponse:
+        log.warning("chain node unreachable on %s %s", request.method, request.url.path)
+        return problem(503, "the chain node cannot be reached; try again", code="chain_down")
+
     @app.exception_handler(IdempotencyConflict)
     async def idempotency(_: Request, exc: IdempotencyConflict) -> JSONResponse:
         return problem(409, str(exc), title="Idempotency key reused")
@@ -111,8 +137,11 @@ def install(app: FastAPI) -> None:
         return problem(422, str(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+    async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request) or headers.get("Allow", "")
+        return problem(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

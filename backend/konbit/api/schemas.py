@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from eth_utils import is_address, to_checksum_address
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 UINT64 = 2**64 - 1
 UINT128 = 2**128 - 1
@@ -24,15 +24,21 @@ def _checksummed(value: str) -> str:
 
 Id = Annotated[int, Path(ge=1, le=INT63, description="on-chain id")]
 #: An on-chain id inside a body (lists of lot ids, a bid, an order).
-RefId = Annotated[int, Field(ge=1, le=INT63, description="on-chain id")]
+RefId = Annotated[int, Strict(), Field(ge=1, le=INT63, description="on-chain id")]
 RowId = Annotated[int, Path(ge=1, le=INT31, description="id of a record of this backend")]
-Grams = Annotated[int, Field(ge=1, le=UINT64, description="weight in grams")]
-Amount = Annotated[int, Field(ge=0, le=UINT128, description="token minor units (6 decimals)")]
-PositiveAmount = Annotated[int, Field(ge=1, le=UINT128, description="token minor units")]
-Grade = Annotated[int, Field(ge=0, le=255, description="quality grade (higher is better)")]
-Crop = Annotated[int, Field(ge=1, le=65535, description="crop code (1 mango, 2 avocado, ...)")]
-Bps = Annotated[int, Field(ge=0, le=10_000, description="basis points")]
-Timestamp = Annotated[int, Field(ge=0, le=UINT64, description="unix seconds")]
+Grams = Annotated[int, Strict(), Field(ge=1, le=UINT64, description="weight in grams")]
+Amount = Annotated[
+    int, Strict(), Field(ge=0, le=UINT128, description="token minor units (6 decimals)")
+]
+PositiveAmount = Annotated[int, Strict(), Field(ge=1, le=UINT128, description="token minor units")]
+Grade = Annotated[
+    int, Strict(), Field(ge=0, le=255, description="quality grade (higher is better)")
+]
+Crop = Annotated[
+    int, Strict(), Field(ge=1, le=65535, description="crop code (1 mango, 2 avocado, ...)")
+]
+Bps = Annotated[int, Strict(), Field(ge=0, le=10_000, description="basis points")]
+Timestamp = Annotated[int, Strict(), Field(ge=0, le=UINT64, description="unix seconds")]
 Address = Annotated[
     str,
     Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="0x address (any case; EIP-55 if mixed)"),
@@ -47,7 +53,28 @@ Geohash = Annotated[
 Phone = Annotated[
     str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +50937001234")
 ]
+#: Text a person typed: no control characters (NUL breaks PostgreSQL, others break logs).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 EMPTY_HASH = "0x" + "00" * 32
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def text(
+    max_length: int, *, min_length: int = 1, default: Any = ..., description: str | None = None
+) -> Any:
+    """A text field of bounded length without control characters."""
+    return Field(
+        default,
+        min_length=min_length,
+        max_length=max_length,
+        pattern=TEXT_PATTERN,
+        description=description,
+    )
 
 
 def geohash_bytes(geohash: str | None) -> str:
@@ -63,7 +90,7 @@ def geohash_text(value: str | bytes | None) -> str | None:
     return raw.rstrip(b"\0").decode("ascii", "replace") or None
 
 
-class CustodyIn(BaseModel):
+class CustodyIn(Body):
     """One step of custody: when, where, and a hash of the evidence (photo, waybill)."""
 
     at: Timestamp

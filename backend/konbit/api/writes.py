@@ -38,7 +38,8 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "used for another request, or the sender keeps its own wallet"
     },
     422: {"description": "Invalid input (each field named)"},
-    502: {"description": "The chain node could not be asked"},
+    413: {"description": "The body is larger than the configured limit"},
+    503: {"description": "The chain node could not be asked"},
     504: {"description": "With ?wait=true: not final in time (poll the transactions)"},
 }
 

@@ -77,5 +77,5 @@ class ContractRefused(Conflict):
 class ChainUnavailable(ServiceError):
     """The chain node could not be asked (down, or it refused the request itself)."""
 
-    status = 502
+    status = 503
     code = "chain_unavailable"

@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from konbit.api.auth import Actor, require
-from konbit.api.schemas import Amount, Hash32, Id
+from konbit.api.schemas import Amount, Body, Hash32, Id
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.roles import Role
 from konbit.services import orders
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/arbiter", tags=["arbiter"])
 Arbiter = Annotated[Actor, Depends(require(Role.ARBITER))]
 
 
-class RulingIn(BaseModel):
+class RulingIn(Body):
     payment: Amount
     ruling_hash: Hash32
 

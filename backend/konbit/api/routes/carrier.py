@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlmodel import col
 
 from konbit.api.auth import Actor, require
 from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page
 from konbit.api.resources import JobOut
-from konbit.api.schemas import CustodyIn, HandOverIn, Id, PositiveAmount, Timestamp
+from konbit.api.schemas import Body, CustodyIn, HandOverIn, Id, PositiveAmount, Timestamp
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import JobStatus, TransportJob
 from konbit.roles import Role
@@ -23,7 +22,7 @@ router = APIRouter(prefix="/carrier", tags=["carrier"])
 Carrier = Annotated[Actor, Depends(require(Role.LOGISTICS))]
 
 
-class BidIn(BaseModel):
+class BidIn(Body):
     fee: PositiveAmount
     eta: Timestamp
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from sqlmodel import col, select
 
 from konbit.api.auth import Actor, require
@@ -24,6 +24,7 @@ from konbit.api.resources import ConsignmentOut, FarmerOut, JobWithBidsOut, LotO
 from konbit.api.schemas import (
     EMPTY_HASH,
     Address,
+    Body,
     Crop,
     Geohash,
     Grade,
@@ -36,6 +37,7 @@ from konbit.api.schemas import (
     RefId,
     Timestamp,
     check_polygon,
+    text,
 )
 from konbit.api.writes import WRITE_RESPONSES, Accepted, FarmerAccepted, Writer
 from konbit.mirror.models import (
@@ -57,10 +59,10 @@ router = APIRouter(prefix="/cooperative", tags=["cooperative"])
 Coop = Annotated[Actor, Depends(require(Role.COOPERATIVE))]
 
 
-class FarmerIn(BaseModel):
+class FarmerIn(Body):
     """A farmer's private profile: it stays in SQL; the chain sees only an address."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = text(200)
     phone: Phone | None = None
     language: Literal["ht", "fr", "en"] = "ht"
     plot_geohash: Geohash | None = None
@@ -75,7 +77,7 @@ async def enrol_farmer(body: FarmerIn, actor: Coop, write: Writer) -> JSONRespon
     return await write.run(farmers.enrol_farmer, actor, FarmerInput(**body.model_dump()))
 
 
-class LotIn(BaseModel):
+class LotIn(Body):
     farmer: Address
     crop: Crop
     grams: Grams
@@ -88,7 +90,7 @@ class LotIn(BaseModel):
         return LotInput(**self.model_dump())
 
 
-class LotBatchIn(BaseModel):
+class LotBatchIn(Body):
     lots: list[LotIn] = Field(min_length=1, max_length=lots.MAX_BATCH)
 
 
@@ -104,7 +106,7 @@ async def record_lots(body: LotBatchIn, actor: Coop, write: Writer) -> JSONRespo
     return await write.run(lots.record_lots, actor, [lot.as_input() for lot in body.lots])
 
 
-class SplitIn(BaseModel):
+class SplitIn(Body):
     parts: list[Grams] = Field(
         min_length=2, max_length=lots.MAX_SPLIT, description="grams of each new lot"
     )
@@ -129,7 +131,7 @@ async def accept_order(order_id: Id, actor: Coop, write: Writer) -> JSONResponse
     return await write.run(orders.accept, actor, order_id)
 
 
-class ConsignmentIn(BaseModel):
+class ConsignmentIn(Body):
     order_id: RefId
     min_grade: Grade = 0
 
@@ -140,7 +142,7 @@ async def create_consignment(body: ConsignmentIn, actor: Coop, write: Writer) ->
     return await write.run(consignments.create, actor, body.order_id, body.min_grade)
 
 
-class LotIdsIn(BaseModel):
+class LotIdsIn(Body):
     lot_ids: list[RefId] = Field(min_length=1, max_length=consignments.MAX_LOTS_PER_CALL)
 
 
@@ -168,7 +170,7 @@ async def remove_lots(
     return await write.run(consignments.remove_lots, actor, consignment_id, body.lot_ids)
 
 
-class ShipIn(BaseModel):
+class ShipIn(Body):
     consignment_id: RefId
 
 
@@ -180,7 +182,7 @@ async def ship_order(order_id: Id, body: ShipIn, actor: Coop, write: Writer) -> 
     return await write.run(orders.ship, actor, order_id, body.consignment_id)
 
 
-class DisputeIn(BaseModel):
+class DisputeIn(Body):
     reason_hash: Hash32
 
 
@@ -195,7 +197,7 @@ async def dispute(order_id: Id, body: DisputeIn, actor: Coop, write: Writer) -> 
     return await write.run(orders.dispute, actor, order_id, body.reason_hash)
 
 
-class AdvanceIn(BaseModel):
+class AdvanceIn(Body):
     amount: PositiveAmount
 
 
@@ -231,7 +233,7 @@ async def cancel_advance_request(advance_id: Id, actor: Coop, write: Writer) -> 
     return await write.run(finance.cancel_request, actor, advance_id)
 
 
-class JobIn(BaseModel):
+class JobIn(Body):
     consignment_id: RefId
     pickup_geohash: Geohash
     dropoff_geohash: Geohash
@@ -245,7 +247,7 @@ async def post_job(body: JobIn, actor: Coop, write: Writer) -> JSONResponse:
     return await write.run(logistics.post_job, actor, JobInput(**body.model_dump()))
 
 
-class AwardIn(BaseModel):
+class AwardIn(Body):
     bid_id: RefId
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field, StrictInt
 from sqlmodel import col, select
 
 from konbit.api.auth import Actor, require
@@ -15,6 +15,7 @@ from konbit.api.resources import ConsignmentOut, JobOut, OrderOut, ShipmentOut
 from konbit.api.schemas import (
     UINT64,
     Address,
+    Body,
     Bps,
     Crop,
     CustodyIn,
@@ -37,7 +38,7 @@ router = APIRouter(prefix="/exporter", tags=["exporter"])
 Exporter = Annotated[Actor, Depends(require(Role.EXPORTER))]
 
 
-class OrderIn(BaseModel):
+class OrderIn(Body):
     cooperative: Address
     crop: Crop
     grams: Grams
@@ -64,8 +65,8 @@ async def fund_order(order_id: Id, actor: Exporter, write: Writer) -> JSONRespon
     return await write.run(orders.fund, actor, order_id)
 
 
-class ConfirmIn(BaseModel):
-    accepted_grams: int = Field(ge=0, le=UINT64, description="grams accepted on arrival")
+class ConfirmIn(Body):
+    accepted_grams: StrictInt = Field(ge=0, le=UINT64, description="grams accepted on arrival")
     rejected_lots: list[RefId] = Field(
         default_factory=list, max_length=orders.MAX_REJECTED_LOTS, description="lot ids"
     )
@@ -86,7 +87,7 @@ async def confirm_delivery(
     )
 
 
-class DisputeIn(BaseModel):
+class DisputeIn(Body):
     reason_hash: Hash32
 
 

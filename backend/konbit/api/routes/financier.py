@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlmodel import col, select
 
 from konbit.api.auth import Actor, require
@@ -29,7 +28,7 @@ from konbit.api.resources import (
     PortfolioAdvanceOut,
     RepaymentOut,
 )
-from konbit.api.schemas import Amount, Id, PositiveAmount, Timestamp
+from konbit.api.schemas import Amount, Body, Id, PositiveAmount, Timestamp
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import (
     Advance,
@@ -45,7 +44,7 @@ router = APIRouter(prefix="/financier", tags=["financier"])
 Financier = Annotated[Actor, Depends(require(Role.FINANCIER))]
 
 
-class OfferIn(BaseModel):
+class OfferIn(Body):
     amount: PositiveAmount
     fee: Amount
     expiry: Timestamp

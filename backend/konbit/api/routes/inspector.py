@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import StrictBool
 
 from konbit.api.auth import Actor, require
-from konbit.api.schemas import Grade, Hash32, Id
+from konbit.api.schemas import Body, Grade, Hash32, Id
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.roles import Role
 from konbit.services import inspections
@@ -19,8 +19,8 @@ router = APIRouter(prefix="/inspector", tags=["inspector"])
 Inspector = Annotated[Actor, Depends(require(Role.INSPECTOR))]
 
 
-class InspectionIn(BaseModel):
-    passed: bool
+class InspectionIn(Body):
+    passed: StrictBool
     grade: Grade
     certificate_hash: Hash32
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from konbit.api.resources import (
     OrganisationOut,
     OutboxCounts,
 )
-from konbit.api.schemas import Address, Id, PositiveAmount, RowId
+from konbit.api.schemas import Address, Body, Id, PositiveAmount, RowId, text
 from konbit.api.writes import (
     WRITE_RESPONSES,
     Accepted,
@@ -43,13 +43,13 @@ router = APIRouter(prefix="/operator", tags=["operator"])
 Operator = Annotated[Actor, Depends(require(Role.OPERATOR))]
 
 
-class OrganisationIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+class OrganisationIn(Body):
+    name: str = text(200)
     role: Role
     address: Address | None = Field(
         default=None, description="its own wallet; omit for a custodial account"
     )
-    contact: str | None = Field(default=None, max_length=200)
+    contact: str | None = text(200, default=None, description="how to reach it (kept off chain)")
 
 
 @router.post(
@@ -73,8 +73,8 @@ def list_organisations(request: Request, actor: Operator) -> list[OrganisationOu
     ]
 
 
-class KeyIn(BaseModel):
-    label: str | None = Field(default=None, max_length=100)
+class KeyIn(Body):
+    label: str | None = text(100, default=None, description="what the key is for")
 
 
 class KeyOut(BaseModel):
@@ -156,7 +156,7 @@ async def revoke_key(key_id: RowId, request: Request, actor: Operator) -> Respon
     return Response(status_code=204)
 
 
-class FaucetIn(BaseModel):
+class FaucetIn(Body):
     address: Address
     amount: PositiveAmount
 
@@ -167,8 +167,8 @@ async def faucet(body: FaucetIn, actor: Operator, write: Writer) -> JSONResponse
     return await write.run(stablecoin.faucet, actor, body.address, body.amount)
 
 
-class SettleIn(BaseModel):
-    max_lots: int = Field(
+class SettleIn(Body):
+    max_lots: StrictInt = Field(
         default=500, ge=1, le=orders.MAX_SETTLE_LOTS, description="lots paid in this call"
     )
 
