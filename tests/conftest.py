@@ -157,7 +157,7 @@ class LiveServer:
     def __init__(self, settings: Any, *, background: bool = True) -> None:
         import uvicorn
 
-        from konbit.api.app import create_app
+        from konbit.server import create_app
 
         self.url = f"http://127.0.0.1:{settings.port}"
         config = uvicorn.Config(

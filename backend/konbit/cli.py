@@ -105,9 +105,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from konbit.api.app import create_app
     from konbit.db.migrate import upgrade
     from konbit.runtime import Runtime
+    from konbit.server import create_app
     from konbit.services.deploy import deploy
     from konbit.settings import LOCAL_CHAIN_IDS
 

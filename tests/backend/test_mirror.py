@@ -310,7 +310,7 @@ def test_konbit_run_app_mirrors_in_the_background(runtime: Runtime) -> None:
 
     from fastapi.testclient import TestClient
 
-    from konbit.api.app import create_app
+    from konbit.server import create_app
 
     season = Season(runtime)
     season.setup()

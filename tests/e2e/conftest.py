@@ -244,7 +244,7 @@ def app_spec() -> dict[str, Any]:
     if _SPEC is None:
         import tempfile
 
-        from konbit.api.app import create_app
+        from konbit.server import create_app
 
         settings = Settings.load(env_file=None, environ={}, data_dir=Path(tempfile.mkdtemp()))
         _SPEC = create_app(settings, background=False).openapi()

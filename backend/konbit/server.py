@@ -1,4 +1,5 @@
-"""The FastAPI application: shared runtime, background workers, routers."""
+"""The web server: one ASGI app with the shared runtime, background workers and every HTTP
+channel (the API's routers; SMS/USSD webhooks and pages as they land)."""
 
 from __future__ import annotations
 
