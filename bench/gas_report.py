@@ -124,12 +124,16 @@ def run(p, args):
 
     # --- record lots in batches of 100
     print("recording lots in batches of 100 ...", file=sys.stderr, flush=True)
-    geo = "0x" + b"d7ns5qzkp8xy".hex()
+    geo = "0x" + b"d7ns5".hex()
+    plot = "0x" + "cd" * 32
     ev = "0x" + "ab" * 32
     record_per_lot = []
     lot_ids = []
     for start in range(0, n, 100):
-        batch = [(f, 1, lot_grams, 3, chain.time(), geo, ev) for f in farmers[start : start + 100]]
+        batch = [
+            (f, 1, lot_grams, 3, chain.time(), geo, plot, ev)
+            for f in farmers[start : start + 100]
+        ]
         t = trace.recordLots(batch, {"from": coop})
         record_per_lot.append(t.gas_used / len(batch))
         lot_ids += list(range(t.return_value, t.return_value + len(batch)))

@@ -90,8 +90,8 @@ contract LogisticsMarket {
         uint64 indexed consignmentId,
         uint64 indexed orderId,
         address cooperative,
-        bytes12 pickupGeohash,
-        bytes12 dropoffGeohash,
+        bytes5 pickupGeohash,
+        bytes5 dropoffGeohash,
         uint64 deadline,
         uint256 maxFee
     );
@@ -150,15 +150,15 @@ contract LogisticsMarket {
     /// @notice Post a transport job for one of the calling cooperative's consignments.
     /// @dev Cooperative only. The consignment must be Open or Shipped and have no live job.
     /// @param consignmentId The consignment to move.
-    /// @param pickupGeohash Pickup place.
-    /// @param dropoffGeohash Drop-off place.
+    /// @param pickupGeohash Pickup area: a geohash of at most 5 characters (about 5 km).
+    /// @param dropoffGeohash Drop-off area: a geohash of at most 5 characters.
     /// @param deadline Delivery deadline (unix seconds).
     /// @param maxFee Highest fee the cooperative accepts, in the order's token minor units.
     /// @return jobId The new job's id.
     function postJob(
         uint64 consignmentId,
-        bytes12 pickupGeohash,
-        bytes12 dropoffGeohash,
+        bytes5 pickupGeohash,
+        bytes5 dropoffGeohash,
         uint64 deadline,
         uint128 maxFee
     ) external returns (uint64 jobId) {

@@ -36,13 +36,18 @@ contract Traceability {
     // ------------------------------------------------------------------ types
 
     /// @notice Input of one lot record. Only farmer, grams and grade are stored.
+    /// @dev No personal data goes on chain: `plotGeohash` is the plot's area, a geohash of at
+    ///      most 5 characters (about 5 km; the ABI refuses anything longer in a bytes5), and
+    ///      `plotCommitment` is keccak256 of a random salt and the exact plot, kept off chain
+    ///      and disclosed by the cooperative to a buyer who can check it here.
     struct LotInput {
         address farmer;
         uint16 crop;
         uint64 grams;
         uint8 grade;
         uint64 harvestTime;
-        bytes12 plotGeohash;
+        bytes5 plotGeohash;
+        bytes32 plotCommitment;
         bytes32 evidenceHash;
     }
 
@@ -110,7 +115,8 @@ contract Traceability {
         uint64 grams,
         uint8 grade,
         uint64 harvestTime,
-        bytes12 plotGeohash,
+        bytes5 plotGeohash,
+        bytes32 plotCommitment,
         bytes32 evidenceHash
     );
     /// @notice A lot was split; one event per child. The child inherits crop, harvest time,
@@ -162,7 +168,7 @@ contract Traceability {
         address indexed from,
         address indexed to,
         uint64 at,
-        bytes12 geohash,
+        bytes5 geohash,
         bytes32 evidenceHash
     );
     /// @notice The receiving party confirmed custody; it is now the custodian.
@@ -171,7 +177,7 @@ contract Traceability {
         address indexed from,
         address indexed to,
         uint64 at,
-        bytes12 geohash,
+        bytes5 geohash,
         bytes32 evidenceHash
     );
 
@@ -244,13 +250,18 @@ contract Traceability {
         firstLotId = nextLotId;
         nextLotId = firstLotId + uint64(n);
         address checked = address(0);
+        uint64 lotId = firstLotId;
         for (uint256 i; i < n; ++i) {
             LotInput calldata input = inputs[i];
             if (input.farmer != checked) {
                 _checkFarmer(input.farmer);
                 checked = input.farmer;
             }
-            _record(firstLotId + uint64(i), input);
+            _record(lotId, input);
+            // Cannot overflow: nextLotId = firstLotId + n was computed (checked) above.
+            unchecked {
+                ++lotId;
+            }
         }
     }
 
@@ -446,9 +457,9 @@ contract Traceability {
     /// @param consignmentId The consignment.
     /// @param to The next custodian (e.g. carrier, then exporter).
     /// @param at Time of the hand-over (unix seconds, as recorded at the scene).
-    /// @param geohash Place of the hand-over.
+    /// @param geohash Area of the hand-over: a geohash of at most 5 characters (about 5 km).
     /// @param evidenceHash Hash of the hand-over evidence (photo, waybill ...).
-    function handOver(uint64 consignmentId, address to, uint64 at, bytes12 geohash, bytes32 evidenceHash) external {
+    function handOver(uint64 consignmentId, address to, uint64 at, bytes5 geohash, bytes32 evidenceHash) external {
         Consignment storage c = _existingConsignment(consignmentId);
         if (c.status == CONSIGNMENT_OPEN) revert CustodyBeforeShipping(consignmentId);
         if (c.custodian != msg.sender) revert NotCustodian(consignmentId, msg.sender);
@@ -460,9 +471,9 @@ contract Traceability {
     /// @notice The pending receiver confirms custody of a consignment.
     /// @param consignmentId The consignment.
     /// @param at Time of receipt (unix seconds, as recorded at the scene).
-    /// @param geohash Place of receipt.
+    /// @param geohash Area of receipt: a geohash of at most 5 characters.
     /// @param evidenceHash Hash of the receipt evidence.
-    function confirmReceipt(uint64 consignmentId, uint64 at, bytes12 geohash, bytes32 evidenceHash) external {
+    function confirmReceipt(uint64 consignmentId, uint64 at, bytes5 geohash, bytes32 evidenceHash) external {
         Consignment storage c = _existingConsignment(consignmentId);
         if (c.pendingCustodian != msg.sender || msg.sender == address(0)) {
             revert NotPendingCustodian(consignmentId, msg.sender);
@@ -641,6 +652,7 @@ contract Traceability {
             input.grade,
             input.harvestTime,
             input.plotGeohash,
+            input.plotCommitment,
             input.evidenceHash
         );
     }

@@ -253,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     func: Callable[[Settings, argparse.Namespace], int] = args.func
     try:
+        settings.private_data_dir()
         return func(settings, args)
     except ChainError as exc:
         print(f"konbit: {exc}", file=sys.stderr)

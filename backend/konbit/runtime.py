@@ -31,6 +31,7 @@ class Runtime:
     _contracts: tuple[Any, KonbitContracts] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
+        self.settings.private_data_dir()
         self.engine = make_engine(self.settings.effective_database_url)
         self.w3 = connect(self.settings)
 

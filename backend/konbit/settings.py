@@ -38,6 +38,13 @@ class Settings(BaseModel):
     chain_host: str = Field(default="127.0.0.1", description="Host of the managed local Anvil.")
     chain_port: int = Field(default=8545, ge=0, le=65535, description="Port of the managed Anvil.")
     chain_id: int = Field(default=31337, ge=1, description="Chain id of the managed Anvil.")
+    chain_state_interval: int = Field(
+        default=1,
+        ge=1,
+        le=3600,
+        description="Seconds between the managed Anvil's state dumps: what a kill -9 of the "
+        "node can lose (the outbox sends it again).",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; unset: SQLite at <data_dir>/konbit.db."
     )
@@ -102,6 +109,14 @@ class Settings(BaseModel):
         if self.confirmations is not None:
             return self.confirmations
         return 0 if chain_id in LOCAL_CHAIN_IDS else 12
+
+    def private_data_dir(self) -> Path:
+        """The data directory, created (or narrowed to) 0700: it holds the database, the
+        vault's keyring and the chain state, none of them for other users' eyes."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.data_dir.stat().st_mode & 0o077:
+            self.data_dir.chmod(0o700)
+        return self.data_dir
 
     @property
     def chain_dir(self) -> Path:

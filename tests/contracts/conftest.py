@@ -20,7 +20,8 @@ from konbit.services.deploy import deploy_with_brownie
 USD = 10**6  # 6 decimals
 DAY = 86400
 ZERO = "0x" + "00" * 20
-GEO = "0x" + b"d7ns5qzkp8xy".hex()  # bytes12 geohash
+GEO = "0x" + b"d7ns5".hex()  # bytes5: an area of about 5 km, never a plot
+PLOT_COMMITMENT = "0x" + "ab" * 32  # keccak(salt, exact plot), kept off chain
 EVIDENCE = "0x" + "ab" * 32
 CERT = "0x" + "cd" * 32
 META = "0x" + "11" * 32
@@ -104,7 +105,7 @@ def isolation(fn_isolation):
 
 
 def lot_input(farmer, grams, grade=3, crop=MANGO):
-    return (farmer, crop, grams, grade, chain.time(), GEO, EVIDENCE)
+    return (farmer, crop, grams, grade, chain.time(), GEO, PLOT_COMMITMENT, EVIDENCE)
 
 
 def record(s, grams_by_farmer, grade=3):

@@ -3,6 +3,7 @@ fresh farmer per lot."""
 
 from brownie import chain, web3
 from conftest import DAY, EVIDENCE, GEO, consignment, funded_order
+from conftest import PLOT_COMMITMENT as PLOT
 
 
 def test_gas_record_and_settle_per_lot(system):
@@ -15,7 +16,7 @@ def test_gas_record_and_settle_per_lot(system):
         s.registry.enrollFarmer(f, {"from": s.coop})
     oid = funded_order(s, grams=n * 1_000)
     tx = s.trace.recordLots(
-        [(f, 1, 1_000, 3, chain.time(), GEO, EVIDENCE) for f in farmers], {"from": s.coop}
+        [(f, 1, 1_000, 3, chain.time(), GEO, PLOT, EVIDENCE) for f in farmers], {"from": s.coop}
     )
     assert tx.gas_used / n <= 35_000
     lots = list(range(tx.return_value, tx.return_value + n))

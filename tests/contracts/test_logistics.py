@@ -3,7 +3,7 @@
 from brownie import LogisticsMarket, accounts, chain
 from conftest import DAY, EVIDENCE, GEO, USD, ZERO, consignment, err, funded_order, record
 
-DROP = "0x" + b"dhwfzz000000".hex()
+DROP = "0x" + b"dhwfz".hex()
 
 
 def _setup(s):

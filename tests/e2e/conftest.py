@@ -288,6 +288,7 @@ class Schemas:
         r"^0x[0-9a-fA-F]{40}$": ADDRESS,
         r"^0x[0-9a-fA-F]{64}$": HASH,
         r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,12}$": "d7ns5qzk",
+        r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,5}$": "d7ns5",
         r"^\+[1-9][0-9]{6,14}$": "+50937000001",
         r"^0x[0-9a-fA-F]+$": "0x00",
         r"^[^\x00-\x1f\x7f-\x9f]*$": "Konbit text",

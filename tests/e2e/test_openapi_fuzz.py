@@ -96,8 +96,8 @@ def seed(api: Any) -> None:
     ok(coop.post("/cooperative/consignments/1/lots", params=w, json={"lot_ids": [1]}))
     job = {
         "consignment_id": 1,
-        "pickup_geohash": "d7ns5qzk",
-        "dropoff_geohash": "dhwfzz",
+        "pickup_geohash": "d7ns5",
+        "dropoff_geohash": "dhwfz",
         "deadline": now + 10 * day,
         "max_fee": 20 * usd,
     }

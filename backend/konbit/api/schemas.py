@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from eth_utils import is_address, to_checksum_address
@@ -50,6 +51,29 @@ Hash32 = Annotated[
 Geohash = Annotated[
     str, Field(pattern=r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,12}$", description="geohash, 1-12 chars")
 ]
+#: A public place (custody, pickup, drop-off): at most 5 geohash characters, about 5 km.
+AREA_PATTERN = re.compile(r"[0-9bcdefghjkmnpqrstuvwxyz]{1,12}")
+
+
+def _area(value: str) -> str:
+    """Checked here rather than by a pattern, so that the error says what to send."""
+    if not AREA_PATTERN.fullmatch(value):
+        raise ValueError("a geohash: 1 to 5 of the characters 0-9 and b-z except i, l, o")
+    if len(value) > 5:
+        raise ValueError(
+            f"at most 5 geohash characters go on chain (about 5 km): send {value[:5]!r}"
+        )
+    return value
+
+
+Area = Annotated[
+    str,
+    Field(
+        description="geohash of at most 5 characters (about 5 km): nothing finer goes on chain",
+        json_schema_extra={"pattern": "^[0-9bcdefghjkmnpqrstuvwxyz]{1,5}$", "maxLength": 5},
+    ),
+    AfterValidator(_area),
+]
 Phone = Annotated[
     str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164, e.g. +50937001234")
 ]
@@ -77,12 +101,6 @@ def text(
     )
 
 
-def geohash_bytes(geohash: str | None) -> str:
-    """A geohash as the contracts' ``bytes12``: ASCII, zero-padded on the right."""
-    raw = (geohash or "").encode("ascii")
-    return "0x" + raw.hex().ljust(24, "0")
-
-
 def geohash_text(value: str | bytes | None) -> str | None:
     if value is None:
         return None
@@ -94,7 +112,7 @@ class CustodyIn(Body):
     """One step of custody: when, where, and a hash of the evidence (photo, waybill)."""
 
     at: Timestamp
-    geohash: Geohash
+    geohash: Area
     evidence_hash: Hash32 = EMPTY_HASH
 
 

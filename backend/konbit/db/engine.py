@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -41,6 +42,28 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # connections hourly covers servers that drop idle ones.
     options = {"pool_recycle": 3600, "pool_size": 10, "max_overflow": 20, **kwargs}
     return create_engine(url, **options)
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The database holds names, phones and plots: a 0600 file in a 0700 folder.
+
+    SQLite creates the ``-wal`` and ``-shm`` files with the database file's mode, so they
+    follow. A folder Konbit creates is made 0700; an existing one is narrowed to 0700 only
+    when it is the folder of Konbit's own data (it holds nothing else).
+    """
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        folder.chmod(0o700)  # mkdir's mode is masked by the umask
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and side.stat().st_mode & 0o077:
+            side.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

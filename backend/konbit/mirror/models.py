@@ -202,7 +202,10 @@ class Lot(SQLModel, table=True):
     grams: int = Field(sa_type=Uint)
     grade: int
     harvest_time: int = Field(sa_type=BigInteger)
-    plot_geohash: str = Field(max_length=26)
+    plot_geohash: str = Field(max_length=26, description="the plot's area: <= 5 characters")
+    plot_commitment: str = Field(
+        default="0x" + "00" * 32, max_length=66, description="keccak(salt, exact plot)"
+    )
     evidence_hash: str = Field(max_length=66)
     status: int = Field(description="LotStatus")
     inspection: int = Field(description="InspectionResult")

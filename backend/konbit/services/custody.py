@@ -26,12 +26,12 @@ class CustodyStep:
     def checked(self) -> CustodyStep:
         return CustodyStep(
             at=validate.uint("at", self.at, 64),
-            geohash=validate.geohash("geohash", self.geohash),
+            geohash=validate.area("geohash", self.geohash),
             evidence_hash=validate.hash32("evidence_hash", self.evidence_hash),
         )
 
     def args(self) -> list[object]:
-        return [self.at, validate.geohash_bytes(self.geohash), self.evidence_hash]
+        return [self.at, validate.area_bytes(self.geohash), self.evidence_hash]
 
 
 def hand_over(

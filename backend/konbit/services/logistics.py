@@ -28,8 +28,8 @@ def post_job(
     require_role(actor, Role.COOPERATIVE)
     checked = JobInput(
         consignment_id=validate.id_("consignment_id", job.consignment_id),
-        pickup_geohash=validate.geohash("pickup_geohash", job.pickup_geohash),
-        dropoff_geohash=validate.geohash("dropoff_geohash", job.dropoff_geohash),
+        pickup_geohash=validate.area("pickup_geohash", job.pickup_geohash),
+        dropoff_geohash=validate.area("dropoff_geohash", job.dropoff_geohash),
         deadline=validate.uint("deadline", job.deadline, 64),
         max_fee=validate.uint("max_fee", job.max_fee, 128, minimum=1),
     )
@@ -40,8 +40,8 @@ def post_job(
         "postJob",
         [
             checked.consignment_id,
-            validate.geohash_bytes(checked.pickup_geohash),
-            validate.geohash_bytes(checked.dropoff_geohash),
+            validate.area_bytes(checked.pickup_geohash),
+            validate.area_bytes(checked.dropoff_geohash),
             checked.deadline,
             checked.max_fee,
         ],

@@ -1,24 +1,42 @@
-"""Harvest lots: recorded by the cooperative for its farmers, one at a time or in batches."""
+"""Harvest lots: recorded by the cooperative for its farmers, one at a time or in batches.
+
+A lot's exact plot never goes on chain. The chain gets the plot's area (the first 5
+geohash characters, about 5 km) and ``keccak256(salt ++ plot)``; the plot and the salt stay
+here, and the cooperative discloses them to a named buyer, who can check them against the
+commitment in the lot's ``LotRecorded`` event (EU deforestation-style due diligence).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import secrets
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from eth_utils import keccak
+from sqlmodel import Session, col, select
 
 from konbit.access.keys import Actor
+from konbit.mirror.models import Lot
+from konbit.profiles.models import FarmerProfile, LotPlot, PlotDisclosure
 from konbit.roles import Role
 from konbit.runtime import Runtime
 from konbit.services import parties, validate
-from konbit.services.common import record, require_role
-from konbit.services.errors import InvalidInput
-from konbit.services.writes import Call, Outcome
+from konbit.services.common import require_role
+from konbit.services.errors import Forbidden, InvalidInput, NotFound
+from konbit.services.writes import Call, Outcome, Write, perform
 
 MAX_BATCH = 200
 MAX_SPLIT = 50
+ZERO_HASH = "0x" + "00" * 32
 
 
 @dataclass(frozen=True)
 class LotInput:
-    """One farmer's delivery of one crop at one grade on one day (weight in grams)."""
+    """One farmer's delivery of one crop at one grade on one day (weight in grams).
+
+    ``plot_geohash`` is the exact plot (up to 12 characters); without it, the farmer's
+    registered plot is used, if there is one.
+    """
 
     farmer: str
     crop: int
@@ -41,16 +59,87 @@ class LotInput:
             evidence_hash=validate.hash32(f"{prefix}evidence_hash", self.evidence_hash),
         )
 
-    def as_struct(self) -> list[object]:
-        return [
-            self.farmer,
-            self.crop,
-            self.grams,
-            self.grade,
-            self.harvest_time,
-            validate.geohash_bytes(self.plot_geohash),
-            self.evidence_hash,
-        ]
+
+@dataclass(frozen=True)
+class PlotSeal:
+    """What goes on chain about a plot, and the private row that opens the commitment."""
+
+    area: str
+    commitment: str
+    row: LotPlot | None
+
+
+def plot_commitment(salt: str, plot: str) -> str:
+    """``keccak256(salt ++ plot)``: the 32-byte salt, then the geohash's ASCII bytes."""
+    return "0x" + keccak(bytes.fromhex(salt[2:]) + plot.encode("ascii")).hex()
+
+
+def seal_plot(cooperative: str, plot: str | None) -> PlotSeal:
+    if plot is None:
+        return PlotSeal(area="", commitment=ZERO_HASH, row=None)
+    salt = "0x" + secrets.token_bytes(32).hex()
+    commitment = plot_commitment(salt, plot)
+    row = LotPlot(commitment=commitment, cooperative=cooperative, plot_geohash=plot, salt=salt)
+    return PlotSeal(area=plot[: validate.AREA_CHARS], commitment=commitment, row=row)
+
+
+def _struct(lot: LotInput, seal: PlotSeal) -> list[object]:
+    return [
+        lot.farmer,
+        lot.crop,
+        lot.grams,
+        lot.grade,
+        lot.harvest_time,
+        validate.area_bytes(seal.area),
+        seal.commitment,
+        lot.evidence_hash,
+    ]
+
+
+def _with_registered_plots(runtime: Runtime, lots: list[LotInput]) -> list[LotInput]:
+    """Lots without a plot take their farmer's registered plot."""
+    missing = {lot.farmer for lot in lots if lot.plot_geohash is None}
+    if not missing:
+        return lots
+    with Session(runtime.engine) as session:
+        plots = dict(
+            session.exec(
+                select(FarmerProfile.address, FarmerProfile.plot_geohash).where(
+                    col(FarmerProfile.address).in_(missing)
+                )
+            ).all()
+        )
+    return [
+        lot if lot.plot_geohash is not None else replace(lot, plot_geohash=plots.get(lot.farmer))
+        for lot in lots
+    ]
+
+
+def _record(
+    runtime: Runtime,
+    actor: Actor,
+    operation: str,
+    lots: list[LotInput],
+    payload: dict[str, Any],
+    idempotency_key: str | None,
+) -> Outcome:
+    lots = _with_registered_plots(runtime, lots)
+    seals = [seal_plot(actor.organisation, lot.plot_geohash) for lot in lots]
+    structs = [_struct(lot, seal) for lot, seal in zip(lots, seals, strict=True)]
+    call = (
+        Call("Traceability", "recordLot", [structs[0]])
+        if operation == "lots.record"
+        else Call("Traceability", "recordLots", [structs])
+    )
+
+    def effects(session: Session) -> dict[str, Any]:
+        for seal in seals:
+            if seal.row is not None and session.get(LotPlot, seal.commitment) is None:
+                session.add(seal.row)
+        return {}
+
+    write = Write(operation, payload, [call], effects=effects)
+    return perform(runtime, actor, write, idempotency_key=idempotency_key)
 
 
 def record_lot(
@@ -59,8 +148,7 @@ def record_lot(
     """Record one harvest lot for one of the cooperative's farmers."""
     require_role(actor, Role.COOPERATIVE)
     lot = lot.checked()
-    call = Call("Traceability", "recordLot", [lot.as_struct()])
-    return record(runtime, actor, "lots.record", asdict(lot), [call], idempotency_key)
+    return _record(runtime, actor, "lots.record", [lot], asdict(lot), idempotency_key)
 
 
 def record_lots(
@@ -71,9 +159,8 @@ def record_lots(
     if not 1 <= len(lots) <= MAX_BATCH:
         raise InvalidInput(f"lots must hold 1 to {MAX_BATCH} lots", field="lots")
     lots = [lot.checked(f"lots[{i}].") for i, lot in enumerate(lots)]
-    call = Call("Traceability", "recordLots", [[lot.as_struct() for lot in lots]])
     payload = {"lots": [asdict(lot) for lot in lots]}
-    return record(runtime, actor, "lots.record_batch", payload, [call], idempotency_key)
+    return _record(runtime, actor, "lots.record_batch", lots, payload, idempotency_key)
 
 
 def split_lot(
@@ -93,4 +180,55 @@ def split_lot(
     parties.require_party(actor, parties.lot_cooperative(runtime, lot_id), f"lot {lot_id}")
     call = Call("Traceability", "splitLot", [lot_id, parts])
     payload = {"lot_id": lot_id, "parts": parts}
-    return record(runtime, actor, "lots.split", payload, [call], idempotency_key)
+    write = Write("lots.split", payload, [call])
+    return perform(runtime, actor, write, idempotency_key=idempotency_key)
+
+
+# ---- the exact plot, for a named buyer -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A lot's exact plot and what proves it: the salt and the on-chain commitment."""
+
+    lot_id: int
+    plot_geohash: str
+    salt: str
+    commitment: str
+
+
+def _lot_plot(runtime: Runtime, lot_id: int) -> tuple[Lot, LotPlot]:
+    with Session(runtime.engine) as session:
+        lot = session.get(Lot, lot_id)
+        if lot is None:
+            raise NotFound(f"no lot {lot_id} (or not mirrored yet)")
+        plot = session.get(LotPlot, lot.plot_commitment)
+    if plot is None:
+        raise NotFound(f"lot {lot_id} was recorded without a plot")
+    return lot, plot
+
+
+def disclose_plot(runtime: Runtime, actor: Actor, lot_id: int, buyer: str) -> Plot:
+    """The cooperative lets ``buyer`` (an exporter) read the lot's exact plot."""
+    require_role(actor, Role.COOPERATIVE)
+    lot_id = validate.id_("lot_id", lot_id)
+    buyer = validate.address("buyer", buyer)
+    lot, plot = _lot_plot(runtime, lot_id)
+    parties.require_party(actor, lot.cooperative, f"lot {lot_id}")
+    with Session(runtime.engine) as session:
+        if session.get(PlotDisclosure, (lot_id, buyer)) is None:
+            session.add(PlotDisclosure(lot_id=lot_id, buyer=buyer, cooperative=lot.cooperative))
+            session.commit()
+    return Plot(lot_id, plot.plot_geohash, plot.salt, plot.commitment)
+
+
+def disclosed_plot(runtime: Runtime, actor: Actor, lot_id: int) -> Plot:
+    """The exact plot of a lot, for a buyer it was disclosed to (or its cooperative)."""
+    lot_id = validate.id_("lot_id", lot_id)
+    lot, plot = _lot_plot(runtime, lot_id)
+    if actor.organisation.lower() != lot.cooperative.lower():
+        with Session(runtime.engine) as session:
+            shared = session.get(PlotDisclosure, (lot_id, actor.organisation))
+        if shared is None:
+            raise Forbidden(f"the plot of lot {lot_id} was not disclosed to {actor.organisation}")
+    return Plot(lot_id, plot.plot_geohash, plot.salt, plot.commitment)

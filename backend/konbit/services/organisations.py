@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,14 @@ class OrganisationInput:
     contact: str | None = None
 
 
-def metadata_hash(name: str, role: Role) -> str:
-    """The organisation's on-chain ``metadataHash``: a hash of its display data."""
-    body = json.dumps({"name": name, "role": role.value}, sort_keys=True)
-    return "0x" + keccak(text=body).hex()
+def metadata_hash(name: str, role: Role, salt: str) -> str:
+    """The on-chain ``metadataHash``: keccak256(salt ++ its display data as JSON).
+
+    Salted, so that nobody can confirm a guessed name against the chain; the salt stays
+    in ``organisation_profile`` for whoever must prove the link.
+    """
+    body = json.dumps({"name": name, "role": role.value}, sort_keys=True).encode()
+    return "0x" + keccak(bytes.fromhex(salt[2:]) + body).hex()
 
 
 def create_organisation(
@@ -61,12 +66,18 @@ def create_organisation(
         if known is not None:
             raise Conflict(f"{address} is already onboarded as {known.kind}", field="address")
 
+    salt = "0x" + secrets.token_bytes(32).hex()
+
     def effects(session: Session) -> dict[str, Any]:
         if sealed is not None:
             session.add(sealed.row)
         session.add(
             OrganisationProfile(
-                address=address, display_name=name, kind=body.role.value, contact=contact
+                address=address,
+                display_name=name,
+                kind=body.role.value,
+                contact=contact,
+                metadata_salt=salt,
             )
         )
         return {}
@@ -78,7 +89,7 @@ def create_organisation(
     call = Call(
         "ClusterRegistry",
         "registerOrganisation",
-        [address, body.role.role_id, metadata_hash(name, body.role)],
+        [address, body.role.role_id, metadata_hash(name, body.role, salt)],
     )
     organisation = {
         "address": address,

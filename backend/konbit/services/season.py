@@ -21,7 +21,8 @@ from konbit.runtime import Runtime
 USD = 10**6
 DAY = 86_400
 MANGO = 1
-GEO = b"d7ns5qzkp8xy"
+GEO = b"d7ns5"
+PLOT_COMMITMENT = b"\xcd" * 32
 EVIDENCE = b"\xab" * 32
 CERT = b"\xcd" * 32
 META = b"\x11" * 32
@@ -92,7 +93,7 @@ class Season:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def lot(self, farmer: str, grams: int, grade: int = 3) -> tuple[Any, ...]:
-        return (farmer, MANGO, grams, grade, self.now(), GEO, EVIDENCE)
+        return (farmer, MANGO, grams, grade, self.now(), GEO, PLOT_COMMITMENT, EVIDENCE)
 
     def record(self, lots: list[tuple[str, int]], grade: int = 3) -> list[int]:
         self.send(

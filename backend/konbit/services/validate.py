@@ -55,10 +55,26 @@ def geohash(field: str, value: Any) -> str:
     return value
 
 
-def geohash_bytes(value: str | None) -> str:
-    """A geohash as the contracts' ``bytes12``: ASCII, zero-padded on the right."""
-    raw = (value or "").encode("ascii")
-    return "0x" + raw.hex().ljust(24, "0")
+#: Characters of a geohash that may go on chain or on a public page: about 5 km x 5 km.
+AREA_CHARS = 5
+
+
+def area(field: str, value: Any) -> str:
+    """A public place: a geohash of at most 5 characters (an exact place stays off chain)."""
+    checked = geohash(field, value)
+    if len(checked) > AREA_CHARS:
+        raise InvalidInput(
+            f"{field}: at most {AREA_CHARS} geohash characters go on chain (about 5 km);"
+            f" send {checked[:AREA_CHARS]!r}",
+            field=field,
+        )
+    return checked
+
+
+def area_bytes(value: str | None) -> str:
+    """An area as the contracts' ``bytes5``: ASCII, zero-padded on the right."""
+    raw = (value or "").encode("ascii")[:AREA_CHARS]
+    return "0x" + raw.hex().ljust(2 * AREA_CHARS, "0")
 
 
 def text(field: str, value: Any, *, max_length: int, min_length: int = 1) -> str:

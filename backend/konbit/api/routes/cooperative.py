@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 
 from konbit.api.auth import Actor, require
 from konbit.api.reads import (
@@ -24,6 +26,7 @@ from konbit.api.resources import ConsignmentOut, FarmerOut, JobWithBidsOut, LotO
 from konbit.api.schemas import (
     EMPTY_HASH,
     Address,
+    Area,
     Body,
     Crop,
     Geohash,
@@ -39,7 +42,7 @@ from konbit.api.schemas import (
     check_polygon,
     text,
 )
-from konbit.api.writes import WRITE_RESPONSES, Accepted, FarmerAccepted, Writer
+from konbit.api.writes import WRITE_RESPONSES, Accepted, FarmerAccepted, Writer, runtime_of
 from konbit.mirror.models import (
     Consignment,
     Farmer,
@@ -83,7 +86,11 @@ class LotIn(Body):
     grams: Grams
     grade: Grade
     harvest_time: Timestamp
-    plot_geohash: Geohash | None = None
+    plot_geohash: Geohash | None = Field(
+        default=None,
+        description="the exact plot (kept off chain; the chain gets its 5-character area and "
+        "a salted commitment). Default: the farmer's registered plot",
+    )
     evidence_hash: Hash32 = EMPTY_HASH
 
     def as_input(self) -> LotInput:
@@ -118,6 +125,33 @@ class SplitIn(Body):
 async def split_lot(lot_id: Id, body: SplitIn, actor: Coop, write: Writer) -> JSONResponse:
     """Split a lot into lots whose grams sum to the original."""
     return await write.run(lots.split_lot, actor, lot_id, body.parts)
+
+
+class DisclosureIn(Body):
+    buyer: Address = Field(description="the exporter that may read the exact plot")
+
+
+class PlotOut(BaseModel):
+    """A lot's exact plot and its proof: keccak256(salt ++ plot) is the on-chain commitment."""
+
+    lot_id: int
+    plot_geohash: str
+    salt: str
+    commitment: str
+
+
+@router.post(
+    "/lots/{lot_id}/plot-disclosures",
+    status_code=201,
+    response_model=PlotOut,
+    responses={k: v for k, v in WRITE_RESPONSES.items() if k in (401, 403, 404, 422)},
+)
+async def disclose_plot(lot_id: Id, body: DisclosureIn, actor: Coop, request: Request) -> PlotOut:
+    """Disclose a lot's exact plot to a named buyer (it can then read it and check it)."""
+    plot = await run_in_threadpool(
+        lots.disclose_plot, runtime_of(request), actor, lot_id, body.buyer
+    )
+    return PlotOut(**asdict(plot))
 
 
 @router.post(
@@ -235,8 +269,8 @@ async def cancel_advance_request(advance_id: Id, actor: Coop, write: Writer) -> 
 
 class JobIn(Body):
     consignment_id: RefId
-    pickup_geohash: Geohash
-    dropoff_geohash: Geohash
+    pickup_geohash: Area
+    dropoff_geohash: Area
     deadline: Timestamp
     max_fee: PositiveAmount
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 
 from konbit.api.auth import Actor, require
 from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page, rows_page, session_of
@@ -27,10 +29,10 @@ from konbit.api.schemas import (
     RefId,
     Timestamp,
 )
-from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
+from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer, runtime_of
 from konbit.mirror.models import Consignment, OrderStatus, SaleOrder, TransportJob
 from konbit.roles import Role
-from konbit.services import custody, orders
+from konbit.services import custody, lots, orders
 from konbit.services.custody import CustodyStep
 from konbit.services.orders import OrderInput
 
@@ -122,6 +124,26 @@ async def cancel_order(order_id: Id, actor: Exporter, write: Writer) -> JSONResp
 async def refund(order_id: Id, actor: Exporter, write: Writer) -> JSONResponse:
     """Take the deposit back after the deadline passed without delivery."""
     return await write.run(orders.refund, actor, order_id)
+
+
+class PlotOut(BaseModel):
+    """A lot's exact plot and its proof: keccak256(salt ++ plot) is the on-chain commitment."""
+
+    lot_id: int
+    plot_geohash: str
+    salt: str
+    commitment: str
+
+
+@router.get(
+    "/lots/{lot_id}/plot",
+    response_model=PlotOut,
+    responses={k: v for k, v in WRITE_RESPONSES.items() if k in (401, 403, 404, 422)},
+)
+async def lot_plot(lot_id: Id, actor: Exporter, request: Request) -> PlotOut:
+    """The exact plot of a lot whose cooperative disclosed it to this exporter."""
+    plot = await run_in_threadpool(lots.disclosed_plot, runtime_of(request), actor, lot_id)
+    return PlotOut(**asdict(plot))
 
 
 @router.post(
