@@ -13,6 +13,7 @@ from konbit.chain.connection import connect
 from konbit.chain.contracts import AddressBook, KonbitContracts, default_error_decoder
 from konbit.chain.rpc import RpcClient
 from konbit.db.engine import make_engine
+from konbit.outbox.budget import GasBudget
 from konbit.outbox.sponsor import TopUpSponsor
 from konbit.outbox.worker import OutboxWorker
 from konbit.settings import Settings
@@ -50,6 +51,10 @@ class Runtime:
                 return account.address
         return None
 
+    @cached_property
+    def operator_address(self) -> str | None:
+        return self.operator()
+
     def address_book(self) -> AddressBook | None:
         return AddressBook.load(self.settings.data_dir, self.chain_id)
 
@@ -72,13 +77,23 @@ class Runtime:
         return contracts
 
     @cached_property
+    def gas_budget(self) -> GasBudget:
+        return GasBudget(self.engine, self.settings.gas_budget_wei_per_day)
+
+    @cached_property
     def rpc(self) -> RpcClient:
         return RpcClient(self.settings.effective_rpc_url)
 
     def worker(self, **options: Any) -> OutboxWorker:
         operator = self.operator()
         sponsor = (
-            TopUpSponsor(self.engine, self.rpc, operator, topup_wei=self.settings.gas_topup_wei)
+            TopUpSponsor(
+                self.engine,
+                self.rpc,
+                operator,
+                topup_wei=self.settings.gas_topup_wei,
+                budget=self.gas_budget,
+            )
             if operator is not None and self.settings.gas_topup_wei > 0
             else None
         )

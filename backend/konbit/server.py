@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from konbit import __version__
 from konbit.api import problems
 from konbit.api.body_limit import BodyLimit
+from konbit.api.rate_limit import KeyRateLimit
 from konbit.api.routes import (
     arbiter,
     carrier,
@@ -49,12 +50,16 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.runtime = runtime
         app.state.engine = runtime.engine
         app.state.web3 = runtime.w3
+        app.state.rate_limit = KeyRateLimit(settings.rate_limit)
         stop = threading.Event()
         threads: list[threading.Thread] = []
         app.state.mirror_running = background
         if background:
-            threads.append(_start_worker(runtime, stop))
-            threads.append(_start_mirror(runtime, stop))
+            # The mirror asks the outbox to reconcile with the chain when it sees a reorg
+            # or a reset (blocks lost: their transactions are sent again).
+            reconcile = threading.Event()
+            threads.append(_start_worker(runtime, stop, reconcile))
+            threads.append(_start_mirror(runtime, stop, reconcile))
         try:
             yield
         finally:
@@ -100,25 +105,33 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     return app
 
 
-def _start_worker(runtime: Runtime, stop: threading.Event) -> threading.Thread:
+def _start_worker(
+    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
+) -> threading.Thread:
     def run() -> None:
-        try:
-            worker = runtime.worker()
-        except Exception:  # no vault table, chain down: the API still answers /healthz
-            log.exception("outbox worker not started")
-            return
-        try:
-            worker.run_forever(stop)
-        finally:
-            worker.close()
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                worker = runtime.worker(reconcile_requests=reconcile)
+            except Exception as exc:  # chain down, no vault table: the API still answers
+                log.warning("outbox worker not started yet (%s); retrying", exc)
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                worker.run_forever(stop)
+            finally:
+                worker.close()
 
     thread = threading.Thread(target=run, name="outbox-worker", daemon=True)
     thread.start()
     return thread
 
 
-def _start_mirror(runtime: Runtime, stop: threading.Event) -> threading.Thread:
+def _start_mirror(
+    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
+) -> threading.Thread:
     """Follow the chain into SQL; waits for a deployment, stops for good on a chain reset."""
     from konbit.mirror.indexer import follow_in_thread
 
-    return follow_in_thread(runtime, stop)
+    return follow_in_thread(runtime, stop, on_reorg=lambda _fork: reconcile.set())

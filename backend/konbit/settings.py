@@ -62,6 +62,15 @@ class Settings(BaseModel):
         description="Native coin the operator sends a custodial account whose gas runs low.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
+    rate_limit: str = Field(
+        default="1200/minute",
+        description="Requests per API key (a `limits` rule such as 1200/minute); 429 beyond.",
+    )
+    gas_budget_wei_per_day: int = Field(
+        default=10**18,
+        ge=0,
+        description="Native coin the operator sponsors per organisation per 24 h (0: no cap).",
+    )
     max_body_bytes: int = Field(
         default=1 << 20,
         ge=1024,
@@ -85,6 +94,64 @@ class Settings(BaseModel):
         default=256,
         ge=2,
         description="Block headers the mirror keeps to find a fork point after a reorg.",
+    )
+    # --- farmers' gateway: SMS, USSD, QR labels (konbit.sms, konbit.labels) -------------
+    public_base_url: str | None = Field(
+        default=None,
+        description="The URL the world reaches this server at (labels' GS1 Digital Link "
+        "URIs, Twilio's signature checks behind a proxy); unset: http://<host>:<port>.",
+    )
+    gtins: str | None = Field(
+        default=None,
+        description="GTIN per crop code for lot labels, e.g. '1:09506000134352,2:...'; "
+        "check digits verified. A crop without one gets the fallback path /l/<id>.",
+    )
+    sms_provider: str = Field(
+        default="store",
+        pattern="^(store|console|twilio|africastalking)$",
+        description="Outbound SMS: store (kept in the table only), console, twilio or "
+        "africastalking.",
+    )
+    sms_default_region: str = Field(
+        default="HT", min_length=2, max_length=2, description="Region of numbers without +."
+    )
+    sms_notices: bool = Field(
+        default=True, description="Send farmers notices of mirrored events (lots, payouts)."
+    )
+    sms_write_wait_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        description="How long an SMS/USSD write waits for the chain before replying 'pending'.",
+    )
+    sms_max_attempts: int = Field(default=8, ge=1, description="Outbound SMS send attempts.")
+    ussd_resume_seconds: int = Field(
+        default=300, ge=0, description="A dropped USSD session can be resumed this long."
+    )
+    twilio_account_sid: str | None = Field(default=None, description="Twilio account SID.")
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Twilio auth token: signs webhooks, authenticates sends."
+    )
+    twilio_from: str | None = Field(
+        default=None, description="Twilio sender: a phone number or a Messaging Service SID."
+    )
+    at_username: str | None = Field(default=None, description="Africa's Talking username.")
+    at_api_key: SecretStr | None = Field(default=None, description="Africa's Talking API key.")
+    at_sender_id: str | None = Field(
+        default=None, description="Africa's Talking sender id or short code (optional)."
+    )
+    at_api_url: str = Field(
+        default="https://api.africastalking.com/version1/messaging",
+        description="Africa's Talking SMS endpoint (the sandbox has its own).",
+    )
+    at_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Path secret of the Africa's Talking callbacks (/sms/africastalking/"
+        "<secret>); unset: those callbacks answer 404.",
+    )
+    at_allowed_sources: str | None = Field(
+        default=None,
+        description="Comma-separated addresses or networks allowed to call the Africa's "
+        "Talking callbacks; unset: any.",
     )
 
     @property
@@ -117,6 +184,11 @@ class Settings(BaseModel):
         if self.data_dir.stat().st_mode & 0o077:
             self.data_dir.chmod(0o700)
         return self.data_dir
+
+    @property
+    def effective_public_base_url(self) -> str:
+        """The public base URL without a trailing slash."""
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def chain_dir(self) -> Path:

@@ -111,7 +111,7 @@ def record_counts(runtime: Runtime) -> dict[str, int]:
 
 @contextmanager
 def serve_api(
-    anvil: LocalChain, database_url: str, data_dir: Path, live_server: Any
+    anvil: LocalChain, database_url: str, data_dir: Path, live_server: Any, **overrides: Any
 ) -> Iterator[Api]:
     """Deploy a fresh set of contracts, migrate the database and serve the app."""
     settings = Settings.load(
@@ -121,6 +121,7 @@ def serve_api(
         rpc_url=anvil.url,
         database_url=database_url,
         port=free_port(),
+        **overrides,
     )
     runtime = Runtime(settings)
     upgrade(runtime.engine)

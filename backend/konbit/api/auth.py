@@ -12,9 +12,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from konbit.access.keys import Actor, authenticate
+from konbit.access.keys import Actor
 from konbit.api.problems import Problem
 from konbit.roles import Role
+from konbit.services.actors import actor_for_key
 
 __all__ = ["Actor", "ActorDep", "current_actor", "require"]
 
@@ -26,12 +27,16 @@ def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
-    """401 without a valid, unrevoked key."""
+    """401 without a valid, unrevoked key; 403 when the chain took the role away; 429 past
+    the key's rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem(401, "send an API key as `Authorization: Bearer kb_...`")
-    actor = authenticate(request.app.state.engine, credentials.credentials.strip())
+    actor = actor_for_key(request.app.state.runtime, credentials.credentials.strip())
     if actor is None:
         raise Problem(401, "the API key is unknown or revoked")
+    limit = getattr(request.app.state, "rate_limit", None)
+    if limit is not None:
+        limit.hit(actor.key_id)
     return actor
 
 

@@ -70,7 +70,11 @@ def from_service_error(exc: errors.ServiceError) -> JSONResponse:
     if isinstance(exc, errors.ContractRefused):
         return problem(409, exc.message, title="Contract revert", error=exc.error, args=exc.args_)
     title = "Idempotency key reused" if isinstance(exc, errors.IdempotencyConflict) else None
-    return problem(exc.status, exc.message, title=title, **extra)
+    headers = None
+    if "retry_after" in exc.details:
+        extra["retry_after"] = exc.details["retry_after"]
+        headers = {"Retry-After": str(exc.details["retry_after"])}
+    return problem(exc.status, exc.message, title=title, headers=headers, **extra)
 
 
 def _field(loc: tuple[Any, ...], kind: str | None = None) -> str:

@@ -10,6 +10,7 @@ payouts are pushed to them), cost nothing. The price is one top-up transaction p
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from eth_utils import to_checksum_address
@@ -17,20 +18,31 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from konbit.chain.rpc import RpcClient
+from konbit.outbox.budget import TOPUP_FUNCTION, GasBudget
 from konbit.outbox.models import PENDING, OutboxTx
 from konbit.outbox.service import submit
 
-TOPUP_FUNCTION = "gas-topup"
+log = logging.getLogger(__name__)
 
 
 class TopUpSponsor:
     """Sends ``topup_wei`` from the operator to a sender whose balance runs low."""
 
-    def __init__(self, engine: Engine, rpc: RpcClient, operator: str, *, topup_wei: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rpc: RpcClient,
+        operator: str,
+        *,
+        topup_wei: int,
+        budget: GasBudget | None = None,
+    ) -> None:
         self.engine = engine
         self.rpc = rpc
         self.operator = to_checksum_address(operator)
         self.topup_wei = topup_wei
+        self.budget = budget
+        self._warned: set[str] = set()
 
     def ensure_funded(self, sender: str, needed_wei: int) -> bool:
         if sender == self.operator:
@@ -45,13 +57,19 @@ class TopUpSponsor:
                 .where(OutboxTx.function == TOPUP_FUNCTION)
                 .where(col(OutboxTx.status).in_(PENDING))
             ).first()
+            amount = max(self.topup_wei, needed_wei)
+            if on_its_way is None and self.budget and not self.budget.allows(sender, amount):
+                if sender not in self._warned:  # once per process, not once per poll
+                    self._warned.add(sender)
+                    log.warning("gas budget of %s spent for today: no top-up", sender)
+                return False
             if on_its_way is None:
                 submit(
                     session,
                     key=f"{TOPUP_FUNCTION}:{sender}:{uuid.uuid4().hex}",
                     sender=self.operator,
                     to=sender,
-                    value=max(self.topup_wei, needed_wei),
+                    value=amount,
                     function=TOPUP_FUNCTION,
                 )
         return False

@@ -74,6 +74,13 @@ class ContractRefused(Conflict):
         self.args_ = args
 
 
+class BudgetSpent(ServiceError):
+    """The organisation's gas sponsorship for the day is spent (``retry_after`` seconds)."""
+
+    status = 429
+    code = "gas_budget_spent"
+
+
 class ChainUnavailable(ServiceError):
     """The chain node could not be asked (down, or it refused the request itself)."""
 

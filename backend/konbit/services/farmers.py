@@ -14,7 +14,7 @@ from konbit.roles import Role
 from konbit.runtime import Runtime
 from konbit.services import validate
 from konbit.services.common import require_role
-from konbit.services.errors import Conflict, InvalidInput
+from konbit.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from konbit.services.writes import Call, Outcome, Write, perform
 
 
@@ -84,4 +84,26 @@ def enrol_farmer(
         duplicate=f"phone {farmer.phone} is already registered",
         duplicate_field="phone",
     )
+    return perform(runtime, actor, write, idempotency_key=idempotency_key)
+
+
+def set_active(
+    runtime: Runtime,
+    actor: Actor,
+    farmer: str,
+    active: bool,
+    *,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """The cooperative deactivates a farmer (no new lots for them) or reactivates them."""
+    require_role(actor, Role.COOPERATIVE)
+    farmer = validate.address("farmer", farmer)
+    with Session(runtime.engine) as session:
+        profile = session.get(FarmerProfile, farmer)
+    if profile is None:
+        raise NotFound(f"no farmer {farmer}")
+    if (profile.cooperative or "").lower() != actor.organisation.lower():
+        raise Forbidden(f"farmer {farmer} belongs to another cooperative")
+    call = Call("ClusterRegistry", "setFarmerActive", [farmer, active])
+    write = Write("farmers.set_active", {"farmer": farmer, "active": active}, [call])
     return perform(runtime, actor, write, idempotency_key=idempotency_key)

@@ -178,12 +178,24 @@ def issue_key(
 
 
 def revoke_key(runtime: Runtime, actor: Actor, key_id: int) -> None:
-    """Revoke an API key at once."""
+    """Revoke an API key at once (never the operator's last one: nobody could issue keys)."""
     require_role(actor, Role.OPERATOR)
     with Session(runtime.engine) as session:
         row = session.get(ApiKey, key_id)
         if row is None or row.revoked_at is not None:
             raise NotFound(f"no active key {key_id}")
+        if row.role == Role.OPERATOR.value:
+            others = session.exec(
+                select(ApiKey.id)
+                .where(ApiKey.role == Role.OPERATOR.value)
+                .where(col(ApiKey.revoked_at).is_(None))
+                .where(ApiKey.id != key_id)
+            ).first()
+            if others is None:
+                raise Conflict(
+                    f"key {key_id} is the operator's last key: issue another one first"
+                    " (`konbit apikey`)"
+                )
         row.revoked_at = utcnow()
         session.add(row)
         session.commit()
@@ -192,3 +204,63 @@ def revoke_key(runtime: Runtime, actor: Actor, key_id: int) -> None:
 def active_keys(runtime: Runtime) -> list[ApiKey]:
     with Session(runtime.engine) as session:
         return list(session.exec(select(ApiKey).where(col(ApiKey.revoked_at).is_(None))).all())
+
+
+def set_active(
+    runtime: Runtime,
+    actor: Actor,
+    address: str,
+    active: bool,
+    *,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """Deactivate an organisation (its role is revoked on chain, so its keys stop working)
+    or reactivate it (the role is granted again)."""
+    require_role(actor, Role.OPERATOR)
+    org = organisation(runtime, address)
+    role = Role(org.kind)
+    function = "grantRole" if active else "revokeRole"
+    call = Call("ClusterRegistry", function, [role.role_id, org.address])
+    write = Write(
+        "organisations.activate" if active else "organisations.deactivate",
+        {"address": org.address},
+        [call],
+    )
+    return perform(runtime, actor, write, idempotency_key=idempotency_key)
+
+
+@dataclass(frozen=True)
+class GasSpend:
+    address: str
+    name: str | None
+    role: str | None
+    spent_wei: int
+    topups: int
+    budget_wei: int
+    remaining_wei: int | None
+
+
+def gas_spend(runtime: Runtime, actor: Actor) -> list[GasSpend]:
+    """Gas the operator sponsored per account in the last 24 hours, largest first."""
+    require_role(actor, Role.OPERATOR)
+    spends = runtime.gas_budget.spends()
+    with Session(runtime.engine) as session:
+        names = {
+            p.address: p
+            for p in session.exec(
+                select(OrganisationProfile).where(col(OrganisationProfile.address).in_(spends))
+            ).all()
+        }
+    out = [
+        GasSpend(
+            address=s.account,
+            name=names[s.account].display_name if s.account in names else None,
+            role=names[s.account].kind if s.account in names else None,
+            spent_wei=s.spent_wei,
+            topups=s.topups,
+            budget_wei=s.budget_wei,
+            remaining_wei=s.remaining_wei,
+        )
+        for s in spends.values()
+    ]
+    return sorted(out, key=lambda g: -g.spent_wei)

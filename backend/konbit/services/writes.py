@@ -34,6 +34,7 @@ from konbit.outbox import service as outbox
 from konbit.outbox.models import PENDING, OutboxRequest, OutboxTx, TxStatus
 from konbit.runtime import Runtime
 from konbit.services.errors import (
+    BudgetSpent,
     ChainUnavailable,
     Conflict,
     ContractRefused,
@@ -119,6 +120,7 @@ def perform(
     encoded = encode(runtime, write.calls)
     if encoded:
         require_custodial(runtime, sender)
+        require_gas(runtime, sender)
         simulate(runtime, sender, encoded)
     with Session(runtime.engine, expire_on_commit=False) as session:
         claim: OutboxRequest | None = None
@@ -202,6 +204,26 @@ def require_custodial(runtime: Runtime, sender: str) -> None:
         raise OwnWallet(
             f"{sender} keeps its own wallet: sign the transaction and POST it to /transactions/raw"
         ) from None
+
+
+def require_gas(runtime: Runtime, sender: str) -> None:
+    """Refuse a write whose sender is out of gas with today's sponsorship spent."""
+    settings = runtime.settings
+    if settings.gas_budget_wei_per_day == 0 or sender == runtime.operator_address:
+        return
+    budget = runtime.gas_budget
+    if budget.allows(sender, settings.gas_topup_wei):
+        return
+    balance = int(runtime.rpc.call("eth_getBalance", sender, "pending"), 16)
+    if balance >= settings.gas_topup_wei // 10:  # enough left for a few more writes
+        return
+    wait = budget.frees_in(sender)
+    raise BudgetSpent(
+        f"the gas the operator sponsors for {sender} is spent for today"
+        f" ({settings.gas_budget_wei_per_day} wei per 24 h); retry in {wait} s or ask the"
+        " operator to raise KONBIT_GAS_BUDGET_WEI_PER_DAY",
+        retry_after=wait,
+    )
 
 
 def encode(runtime: Runtime, calls: Sequence[Call]) -> list[tuple[Call, str, str]]:

@@ -80,6 +80,28 @@ async def enrol_farmer(body: FarmerIn, actor: Coop, write: Writer) -> JSONRespon
     return await write.run(farmers.enrol_farmer, actor, FarmerInput(**body.model_dump()))
 
 
+@router.post(
+    "/farmers/{address}/deactivate",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def deactivate_farmer(address: Address, actor: Coop, write: Writer) -> JSONResponse:
+    """Deactivate a farmer: no new lots can be recorded for them."""
+    return await write.run(farmers.set_active, actor, address, False)
+
+
+@router.post(
+    "/farmers/{address}/reactivate",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def reactivate_farmer(address: Address, actor: Coop, write: Writer) -> JSONResponse:
+    """Reactivate a farmer."""
+    return await write.run(farmers.set_active, actor, address, True)
+
+
 class LotIn(Body):
     farmer: Address
     crop: Crop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -154,6 +155,47 @@ async def revoke_key(key_id: RowId, request: Request, actor: Operator) -> Respon
     """Revoke an API key at once."""
     await run_in_threadpool(organisations.revoke_key, runtime_of(request), actor, key_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/organisations/{address}/deactivate",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def deactivate_organisation(address: Address, actor: Operator, write: Writer) -> JSONResponse:
+    """Revoke the organisation's role on chain: its keys stop within one mirror poll."""
+    return await write.run(organisations.set_active, actor, address, False)
+
+
+@router.post(
+    "/organisations/{address}/reactivate",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def reactivate_organisation(address: Address, actor: Operator, write: Writer) -> JSONResponse:
+    """Grant the organisation's role on chain again."""
+    return await write.run(organisations.set_active, actor, address, True)
+
+
+class GasSpendOut(BaseModel):
+    """Gas the operator sponsored for one account in the last 24 hours (wei)."""
+
+    address: str
+    name: str | None
+    role: str | None
+    spent_wei: int
+    topups: int
+    budget_wei: int = Field(description="per 24 hours; 0: no cap")
+    remaining_wei: int | None
+
+
+@router.get("/gas", response_model=list[GasSpendOut], responses=ROLE_RESPONSES)
+async def gas_spend(request: Request, actor: Operator) -> list[GasSpendOut]:
+    """Gas sponsorship spent per organisation over the last 24 hours, largest first."""
+    spends = await run_in_threadpool(organisations.gas_spend, runtime_of(request), actor)
+    return [GasSpendOut(**asdict(s)) for s in spends]
 
 
 class FaucetIn(Body):

@@ -1,7 +1,7 @@
 """privacy: exact plots off chain (salted commitment on chain), disclosures, salted metadata
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-29
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,37 @@
+"""Per-key rate limit: a leaked or runaway key slows down, not the whole service.
+
+The ``limits`` library's moving window, in memory: each backend process counts the
+requests it serves (with several instances behind one balancer, each allows the limit).
+Past the limit: 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from konbit.api.problems import Problem
+
+
+class KeyRateLimit:
+    def __init__(self, rule: str) -> None:
+        self.item = parse(rule)
+        self.rule = rule
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def hit(self, key_id: int | None) -> None:
+        """Count one request of ``key_id``; 429 when its window is full."""
+        if self.limiter.hit(self.item, "key", str(key_id)):
+            return
+        reset_at, _ = self.limiter.get_window_stats(self.item, "key", str(key_id))
+        wait = max(1, math.ceil(reset_at - time.time()))
+        raise Problem(
+            429,
+            f"too many requests with this key (limit {self.rule}); retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+            retry_after=wait,
+        )
