@@ -188,7 +188,19 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     problem_content = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
-            for code, answer in operation.get("responses", {}).items():
+            responses = operation.setdefault("responses", {})
+            # Every request with a body may be too large; every keyed one may be rate-limited.
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": "The body is over the size limit"})
+            if operation.get("security"):
+                responses.setdefault(
+                    "429",
+                    {
+                        "description": "Too many requests with this key (Retry-After says when"
+                        " to retry), or the organisation's daily gas budget is spent"
+                    },
+                )
+            for code, answer in responses.items():
                 if code[:1] in ("4", "5"):
                     answer["content"] = problem_content
                     answer.setdefault("description", HTTPStatus(int(code)).phrase)

@@ -28,21 +28,6 @@ from konbit.services.writes import Outcome
 
 WAIT_SECONDS = 60.0
 
-WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "With ?wait=true: mined and mirrored, with the events it emitted"},
-    401: {"description": "No or unknown API key"},
-    403: {"description": "Wrong role, or another organisation's resource"},
-    404: {"description": "No such resource"},
-    409: {
-        "description": "The contract refuses (custom error named), the Idempotency-Key was "
-        "used for another request, or the sender keeps its own wallet"
-    },
-    422: {"description": "Invalid input (each field named)"},
-    413: {"description": "The body is larger than the configured limit"},
-    503: {"description": "The chain node could not be asked"},
-    504: {"description": "With ?wait=true: not final in time (poll the transactions)"},
-}
-
 
 class TxView(BaseModel):
     """What happened to one recorded transaction."""
@@ -111,6 +96,33 @@ class OrganisationCreated(BaseModel):
 
 class OrganisationAccepted(Accepted):
     organisation: OrganisationCreated
+
+
+def write_responses(model: type[Accepted]) -> dict[int | str, dict[str, Any]]:
+    """What a write may answer, besides its 202 (``model`` also describes the 200)."""
+    return {
+        200: {
+            "model": model,
+            "description": "With ?wait=true: mined and mirrored, with the events it emitted",
+        },
+        401: {"description": "No or unknown API key"},
+        403: {"description": "Wrong role, or another organisation's resource"},
+        404: {"description": "No such resource"},
+        409: {
+            "description": "The contract refuses (custom error named), the Idempotency-Key was "
+            "used for another request, or the sender keeps its own wallet"
+        },
+        413: {"description": "The body is larger than the configured limit"},
+        422: {"description": "Invalid input (each field named)"},
+        429: {"description": "Too many requests with this key, or the day's gas budget is spent"},
+        503: {"description": "The chain node could not be asked"},
+        504: {"description": "With ?wait=true: not final in time (poll the transactions)"},
+    }
+
+
+WRITE_RESPONSES = write_responses(Accepted)
+FARMER_RESPONSES = write_responses(FarmerAccepted)
+ORGANISATION_RESPONSES = write_responses(OrganisationAccepted)
 
 
 def runtime_of(request: Request) -> Runtime:

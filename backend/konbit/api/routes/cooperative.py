@@ -42,7 +42,14 @@ from konbit.api.schemas import (
     check_polygon,
     text,
 )
-from konbit.api.writes import WRITE_RESPONSES, Accepted, FarmerAccepted, Writer, runtime_of
+from konbit.api.writes import (
+    FARMER_RESPONSES,
+    WRITE_RESPONSES,
+    Accepted,
+    FarmerAccepted,
+    Writer,
+    runtime_of,
+)
 from konbit.mirror.models import (
     Consignment,
     Farmer,
@@ -74,7 +81,7 @@ class FarmerIn(Body):
     _polygon = field_validator("plot_polygon")(check_polygon)
 
 
-@router.post("/farmers", status_code=202, response_model=FarmerAccepted, responses=WRITE_RESPONSES)
+@router.post("/farmers", status_code=202, response_model=FarmerAccepted, responses=FARMER_RESPONSES)
 async def enrol_farmer(body: FarmerIn, actor: Coop, write: Writer) -> JSONResponse:
     """Enrol a farmer: private profile off chain, a custodial account, membership on chain."""
     return await write.run(farmers.enrol_farmer, actor, FarmerInput(**body.model_dump()))

@@ -25,6 +25,7 @@ from konbit.api.resources import (
 )
 from konbit.api.schemas import Address, Body, Id, PositiveAmount, RowId, text
 from konbit.api.writes import (
+    ORGANISATION_RESPONSES,
     WRITE_RESPONSES,
     Accepted,
     IdempotencyKey,
@@ -57,7 +58,7 @@ class OrganisationIn(Body):
     "/organisations",
     status_code=202,
     response_model=OrganisationAccepted,
-    responses=WRITE_RESPONSES,
+    responses=ORGANISATION_RESPONSES,
 )
 async def create_organisation(body: OrganisationIn, actor: Operator, write: Writer) -> JSONResponse:
     """Onboard an organisation with one role. Without an address it gets a custodial account."""
