@@ -15,7 +15,7 @@ from konbit.runtime import Runtime
 from konbit.services import validate
 from konbit.services.common import require_role
 from konbit.services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from konbit.services.writes import Call, Outcome, Write, perform
+from konbit.services.writes import Call, Outcome, Write, earlier_answer, perform
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ def enrol_farmer(
         "plot_geohash": plot,
         "plot_polygon": farmer.plot_polygon,
     }
+    first = earlier_answer(runtime, actor, "farmers.enrol", payload, idempotency_key)
+    if first is not None:
+        return first
     if farmer.phone is not None:
         with Session(runtime.engine) as session:
             taken = session.exec(

@@ -20,7 +20,7 @@ from konbit.runtime import Runtime
 from konbit.services import validate
 from konbit.services.common import require_role
 from konbit.services.errors import Conflict, InvalidInput, NotFound
-from konbit.services.writes import Call, Outcome, Write, perform
+from konbit.services.writes import Call, Outcome, Write, earlier_answer, perform
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ def create_organisation(
         raise InvalidInput("role: organisations take one of the market roles", field="role")
     given = None if body.address is None else validate.address("address", body.address)
     payload = {"name": name, "role": body.role.value, "address": given, "contact": contact}
+    first = earlier_answer(runtime, actor, "organisations.create", payload, idempotency_key)
+    if first is not None:
+        return first
     sealed = None
     if given is None:
         sealed = runtime.vault.seal_account(body.role.value, name[:64])

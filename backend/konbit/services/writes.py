@@ -171,6 +171,21 @@ def perform(
     return Outcome(transactions=rows, created=created)
 
 
+def earlier_answer(
+    runtime: Runtime,
+    actor: Actor,
+    operation: str,
+    payload: Mapping[str, Any],
+    idempotency_key: str | None,
+) -> Outcome | None:
+    """For services with checks of their own before :func:`perform` (a phone already
+    registered): a retry must find its first answer before those checks refuse it."""
+    key = check_idempotency_key(idempotency_key)
+    if key is None:
+        return None
+    return replay(runtime, actor.organisation, key, fingerprint(operation, payload))
+
+
 def replay(runtime: Runtime, scope: str, key: str, digest: str) -> Outcome | None:
     """The first answer of the request claimed as ``(scope, key)``, if there is one."""
     with Session(runtime.engine, expire_on_commit=False) as session:
