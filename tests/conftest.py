@@ -23,6 +23,26 @@ from konbit.chain.local import LocalChain, free_port
 from konbit.db.engine import make_engine
 from konbit.paths import PROJECT_ROOT
 
+
+def _project_tools_on_path() -> None:
+    """Plain `pytest` from a fresh shell: the project's node tools (anvil, the solc shim)
+    and the venv's commands come first on PATH, as the Makefile puts them."""
+    wanted = [
+        PROJECT_ROOT / "scripts" / "solc-shim",
+        PROJECT_ROOT / "node_modules" / ".bin",
+        PROJECT_ROOT / ".venv" / "bin",
+    ]
+    current = os.environ.get("PATH", "").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join(
+        [str(p) for p in wanted if str(p) not in current] + current
+    )
+    os.environ.setdefault("SOLCX_BINARY_PATH", str(PROJECT_ROOT / "scripts" / "solc-shim"))
+    if not (PROJECT_ROOT / "node_modules" / ".bin" / "anvil").exists():
+        raise pytest.UsageError("anvil is missing: run `make setup` (or `npm ci`) first")
+
+
+_project_tools_on_path()
+
 # Brownie launches its own Anvil for the contract tests. Keep it off 8545 (the demo
 # chain's port) and give it mainnet's 30M block gas limit. Set here because brownie
 # 1.22 cannot read `networks.development.cmd_settings` from brownie-config.yaml.
