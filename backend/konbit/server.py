@@ -30,8 +30,10 @@ from konbit.api.routes import (
     records,
     transactions,
 )
+from konbit.api.schemas import exact_bounds
 from konbit.runtime import Runtime
 from konbit.settings import Settings
+from konbit.sms import background as sms
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             reconcile = threading.Event()
             threads.append(_start_worker(runtime, stop, reconcile))
             threads.append(_start_mirror(runtime, stop, reconcile))
+            threads.extend(sms.start(runtime, stop))
         try:
             yield
         finally:
@@ -80,8 +83,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = problems.document(
-                get_openapi(
-                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                exact_bounds(
+                    get_openapi(
+                        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                    )
                 )
             )
         return app.openapi_schema
@@ -100,6 +105,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         records.router,
         transactions.router,
         public.router,
+        *sms.routers(settings),
     ):
         app.include_router(router)
     return app

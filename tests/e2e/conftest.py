@@ -191,6 +191,8 @@ ROLE_BY_PREFIX: dict[str, Role] = {
     "/financier": Role.FINANCIER,
     "/inspector": Role.INSPECTOR,
     "/arbiter": Role.ARBITER,
+    # A cooperative's SMS agents (the rest of /sms and /ussd are providers' webhooks).
+    "/sms/agents": Role.COOPERATIVE,
 }
 ANY_ROLE = ("/transactions/raw",)
 PUBLIC_PREFIXES = ("/healthz", "/meta", "/trace", "/sms", "/ussd", "/webhooks", "/01/")

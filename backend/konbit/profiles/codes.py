@@ -2,9 +2,9 @@
 
 A farmer is an address on chain (42 characters): nobody types that on a feature phone.
 Each farmer gets a code the first time one is asked for: a running number (1001 for the
-first farmer, then 1002, ...) and a Damm check digit (``10017``), so that a mistyped digit or two swapped neighbours is
-caught before a lot is recorded for the wrong farmer. The code is printed on the farmer's
-ID card (as text and as its QR code) and used in SMS and USSD.
+first farmer, then 1002, ...) and a Damm check digit, so that a mistyped digit or two
+swapped neighbours is caught before a lot is recorded for the wrong farmer. The code is
+printed on the farmer's ID card (as text and as its QR code) and used in SMS and USSD.
 """
 
 from __future__ import annotations
@@ -74,18 +74,35 @@ class FarmerCode(SQLModel, table=True):
         return code_of(self.id)
 
 
-def code_for(session: Session, address: str) -> str:
-    """The farmer's code, given one the first time (committed by this call)."""
+def code_for(session: Session, address: str, *, commit: bool = True) -> str:
+    """The farmer's code, given one the first time.
+
+    ``commit``: the new code commits at once; else it is flushed in a savepoint and commits
+    with the caller's transaction (a caller already writing, e.g. the SMS notifier).
+    """
     row = session.exec(select(FarmerCode).where(FarmerCode.address == address)).first()
     if row is not None:
         return row.code
     row = FarmerCode(address=address)
+    if commit:
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:  # another process gave this farmer a code first
+            session.rollback()
+            return code_for(session, address)
+        return row.code
+    nested = session.begin_nested()
     session.add(row)
     try:
-        session.commit()
-    except IntegrityError:  # another process gave this farmer a code first
-        session.rollback()
-        return code_for(session, address)
+        session.flush()
+        nested.commit()
+    except IntegrityError:
+        nested.rollback()
+        found = session.exec(select(FarmerCode).where(FarmerCode.address == address)).first()
+        if found is None:
+            raise
+        return found.code
     return row.code
 
 

@@ -159,8 +159,9 @@ def check_pin(runtime: Runtime, agent_id: int, pin: str) -> PinCheck:
         if row.locked_at is not None:
             return PinCheck(ok=False, locked=True, tries_left=0)
         stored = row.pin_hash
+    ok: bool
     try:
-        ok = _hasher.verify(stored, pin)
+        ok = bool(_hasher.verify(stored, pin))
     except (VerificationError, InvalidHashError):
         ok = False
     with Session(runtime.engine) as session:

@@ -76,7 +76,7 @@ class Receipt:
 
     @property
     def code(self) -> str:
-        """``<order>-<six digits>``, as printed; :func:`parse_code` also takes it without the dash."""
+        """``<order>-<six digits>``, as printed (:func:`parse_code` takes it without the dash)."""
         return f"{self.order_id}-{self.check_digits}"
 
 
@@ -200,9 +200,7 @@ def _on_chain(runtime: Runtime, receipt: Receipt) -> tuple[bool, list[str]]:
         return False, ["nothing is deployed on this chain"]
     escrow = book.address("SaleEscrow").lower()
     try:
-        replies = runtime.rpc.batch(
-            [("eth_getTransactionReceipt", [h]) for h in receipt.tx_hashes]
-        )
+        replies = runtime.rpc.batch([("eth_getTransactionReceipt", [h]) for h in receipt.tx_hashes])
     except Exception as exc:  # connection errors of the node
         raise ChainUnavailable(f"the chain node cannot be reached: {exc}") from None
     decoder = konbit_event_decoder()

@@ -8,7 +8,10 @@ from konbit.access import models as access_models  # noqa: F401  (registers its 
 from konbit.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from konbit.mirror import models as mirror_models  # noqa: F401
 from konbit.outbox import models as outbox_models  # noqa: F401
+from konbit.profiles import agents as agent_models  # noqa: F401
+from konbit.profiles import codes as code_models  # noqa: F401
 from konbit.profiles import models as profile_models  # noqa: F401
+from konbit.sms import models as sms_models  # noqa: F401
 from konbit.vault import models as vault_models  # noqa: F401
 
 config = context.config

@@ -1,0 +1,326 @@
+"""Notices from mirrored events, each sent exactly once, in the reader's language.
+
+The notifier reads ``chain_event`` (the mirror's raw events, committed with the
+projection) after its cursor and turns events into SMS:
+
+=======================  ===========================================  ======================
+event                    notice                                       to
+=======================  ===========================================  ======================
+FarmerEnrolled           welcome, with the farmer's code              the farmer
+LotRecorded              lot recorded (id, kg, crop, grade, date)     the farmer; the agent
+                                                                      whose reply said
+                                                                      "pending"
+LotInspected             inspection passed or failed                  the lot's farmer
+AdvanceDisbursed         advance received on an order                 the cooperative's
+                                                                      agents
+OrderStatusChanged       payout receipt: sale value, each deduction,  each farmer paid
+(Settled)                net, receipt code                            by the settlement
+=======================  ===========================================  ======================
+
+Exactly once: each notice has a key (``lot:12``, ``receipt:3:0xFarmer``, ...); the key's
+row in ``sms_notice`` and the message in ``sms_outbound`` commit in one transaction, and
+the cursor moves in the same one. A restart resumes at the cursor; an event seen twice
+(after a reorg rewinds the cursor, or by a second backend on the same database) finds its
+key and sends nothing. Events older than a week of chain time when first seen (a database
+that had history before the gateway) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from konbit.mirror.models import BlockHeader, ChainEvent, Lot, MirrorCursor, OrderStatus
+from konbit.outbox.models import OutboxTx
+from konbit.profiles import codes
+from konbit.profiles.agents import AgentProfile
+from konbit.profiles.models import FarmerProfile, utcnow
+from konbit.runtime import Runtime
+from konbit.services import receipts
+from konbit.sms.messages import crop_name, day, kilograms, lang_of, money, t
+from konbit.sms.models import SmsCursor, SmsNotice, SmsPendingLot
+from konbit.sms.outbound import enqueue
+
+log = logging.getLogger(__name__)
+
+CURSOR = "notices"
+EVENTS = ("FarmerEnrolled", "LotRecorded", "LotInspected", "AdvanceDisbursed", "OrderStatusChanged")
+BATCH = 200
+MAX_AGE_SECONDS = 7 * 86_400
+REORG_REWIND = 256
+
+
+@dataclass(frozen=True)
+class Notice:
+    key: str
+    phone: str
+    text: str
+    language: str
+    kind: str
+
+
+class Notifier:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.engine = runtime.engine
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self, stop: threading.Event, poll_seconds: float = 0.3) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception("SMS notices round failed")
+                busy = 0
+            if not busy:
+                stop.wait(poll_seconds)
+
+    def run_once(self) -> int:
+        """Process the next batch of events; returns how many events were read."""
+        with Session(self.engine) as session:
+            cursor = self._cursor(session)
+            events = session.exec(
+                select(ChainEvent)
+                .where(col(ChainEvent.event).in_(EVENTS))
+                .where(
+                    (col(ChainEvent.block_number) > cursor.block_number)
+                    | (
+                        (col(ChainEvent.block_number) == cursor.block_number)
+                        & (col(ChainEvent.log_index) > cursor.log_index)
+                    )
+                )
+                .order_by(col(ChainEvent.block_number), col(ChainEvent.log_index))
+                .limit(BATCH)
+            ).all()
+            if not events:
+                return 0
+            newest = self._newest_time(session)
+            for event in events:
+                fresh = (
+                    event.block_time is None
+                    or newest is None
+                    or newest - event.block_time <= MAX_AGE_SECONDS
+                )
+                if fresh:
+                    try:
+                        notices = list(self.notices(session, event))
+                    except Exception:
+                        log.exception("notice for %s %s failed", event.event, event.tx_hash)
+                        notices = []
+                    for notice in notices:
+                        self._send_once(session, notice)
+                cursor.block_number = event.block_number
+                cursor.log_index = event.log_index
+                cursor.block_hash = event.block_hash
+            cursor.updated_at = utcnow()
+            session.add(cursor)
+            session.commit()
+            return len(events)
+
+    def _cursor(self, session: Session) -> SmsCursor:
+        cursor = session.get(SmsCursor, CURSOR)
+        if cursor is None:
+            cursor = SmsCursor(name=CURSOR, block_number=-1, log_index=-1)
+            session.add(cursor)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                found = session.get(SmsCursor, CURSOR)
+                assert found is not None
+                return found
+            return cursor
+        # A reorg replaced the cursor's block: go back and let the keys drop repeats.
+        if cursor.block_hash is not None and cursor.block_number >= 0:
+            header = session.exec(
+                select(BlockHeader.hash).where(BlockHeader.number == cursor.block_number)
+            ).first()
+            mirrored = session.exec(select(MirrorCursor.last_block)).first()
+            replaced = header is not None and header != cursor.block_hash
+            rolled_back = mirrored is not None and mirrored < cursor.block_number
+            if replaced or rolled_back:
+                cursor.block_number = max(-1, cursor.block_number - REORG_REWIND)
+                cursor.log_index = -1
+                cursor.block_hash = None
+        return cursor
+
+    @staticmethod
+    def _newest_time(session: Session) -> int | None:
+        return session.exec(
+            select(ChainEvent.block_time)
+            .where(col(ChainEvent.block_time).is_not(None))
+            .order_by(col(ChainEvent.block_number).desc())
+            .limit(1)
+        ).first()
+
+    def _send_once(self, session: Session, notice: Notice) -> None:
+        if session.get(SmsNotice, notice.key) is not None:
+            return
+        nested = session.begin_nested()
+        try:
+            row = enqueue(
+                session,
+                notice.phone,
+                notice.text,
+                notice.language,
+                notice.kind,
+                notice_key=notice.key,
+            )
+            session.flush()
+            session.add(SmsNotice(key=notice.key, phone=notice.phone, outbound_id=row.id))
+            session.flush()
+            nested.commit()
+        except IntegrityError:  # another backend sent it first
+            nested.rollback()
+
+    # ---------------------------------------------------------------- events -> notices
+
+    def notices(self, session: Session, event: ChainEvent) -> Iterator[Notice]:
+        args: dict[str, Any] = json.loads(event.args)
+        if event.event == "FarmerEnrolled":
+            yield from self._welcome(session, args)
+        elif event.event == "LotRecorded":
+            yield from self._lot_recorded(session, event, args)
+        elif event.event == "LotInspected":
+            yield from self._inspected(session, event, args)
+        elif event.event == "AdvanceDisbursed":
+            yield from self._advance(session, args)
+        elif event.event == "OrderStatusChanged" and int(args["status"]) == OrderStatus.SETTLED:
+            yield from self._receipts(session, int(args["orderId"]))
+
+    @staticmethod
+    def _farmer(session: Session, address: str) -> FarmerProfile | None:
+        profile = session.get(FarmerProfile, address)
+        return profile if profile is not None and profile.phone else None
+
+    def _welcome(self, session: Session, args: dict[str, Any]) -> Iterator[Notice]:
+        profile = self._farmer(session, args["farmer"])
+        if profile is None or profile.phone is None:
+            return
+        key = f"welcome:{profile.address}"
+        if session.get(SmsNotice, key) is not None:
+            return
+        code = codes.code_for(session, profile.address, commit=False)
+        lang = lang_of(profile.language)
+        yield Notice(key, profile.phone, t("notice_welcome", lang, code=code), lang, "welcome")
+
+    def _lot_recorded(
+        self, session: Session, event: ChainEvent, args: dict[str, Any]
+    ) -> Iterator[Notice]:
+        lot_id = int(args["lotId"])
+        values = {
+            "lot": lot_id,
+            "grams": int(args["grams"]),
+            "crop": int(args["crop"]),
+            "grade": int(args["grade"]),
+        }
+        profile = self._farmer(session, args["farmer"])
+        if profile is not None and profile.phone is not None:
+            lang = lang_of(profile.language)
+            text = t(
+                "notice_lot_recorded",
+                lang,
+                lot=lot_id,
+                kg=kilograms(values["grams"], lang),
+                crop=crop_name(values["crop"], lang),
+                grade=values["grade"],
+                date=day(int(args["harvestTime"]), lang),
+            )
+            yield Notice(f"lot:{lot_id}", profile.phone, text, lang, "notice_lot")
+        # The agent whose reply said "pending" gets the lot's number now.
+        tx_ids = session.exec(select(OutboxTx.id).where(OutboxTx.tx_hash == event.tx_hash)).all()
+        for tx_id in tx_ids:
+            pending = session.get(SmsPendingLot, tx_id) if tx_id is not None else None
+            if pending is None:
+                continue
+            lang = lang_of(pending.language)
+            text = t(
+                "lot_recorded_agent",
+                lang,
+                lot=lot_id,
+                kg=kilograms(values["grams"], lang),
+                crop=crop_name(values["crop"], lang),
+                grade=values["grade"],
+                code=pending.farmer_code,
+            )
+            yield Notice(f"agent-lot:{lot_id}", pending.phone, text, lang, "agent_lot")
+
+    def _inspected(
+        self, session: Session, event: ChainEvent, args: dict[str, Any]
+    ) -> Iterator[Notice]:
+        lot = session.get(Lot, int(args["lotId"]))
+        if lot is None:
+            return
+        profile = self._farmer(session, lot.farmer)
+        if profile is None or profile.phone is None:
+            return
+        lang = lang_of(profile.language)
+        key = "notice_inspection_passed" if args["passed"] else "notice_inspection_failed"
+        text = t(key, lang, lot=lot.lot_id, grade=int(args["grade"]))
+        yield Notice(
+            f"inspection:{event.tx_hash}:{event.log_index}", profile.phone, text, lang, "inspection"
+        )
+
+    def _advance(self, session: Session, args: dict[str, Any]) -> Iterator[Notice]:
+        agents = session.exec(
+            select(AgentProfile).where(
+                AgentProfile.cooperative == args["cooperative"], AgentProfile.active
+            )
+        ).all()
+        for agent in agents:
+            lang = lang_of(agent.language)
+            text = t(
+                "notice_advance",
+                lang,
+                amount=money(int(args["amount"]), lang),
+                order=int(args["orderId"]),
+            )
+            yield Notice(
+                f"advance:{int(args['advanceId'])}:{agent.phone}",
+                agent.phone,
+                text,
+                lang,
+                "advance",
+            )
+
+    def _receipts(self, session: Session, order_id: int) -> Iterator[Notice]:
+        for receipt in receipts.receipts_for_order(self.runtime, order_id):
+            profile = self._farmer(session, receipt.farmer)
+            if profile is None or profile.phone is None:
+                continue
+            lang = lang_of(profile.language)
+            yield Notice(
+                f"receipt:{order_id}:{receipt.farmer}",
+                profile.phone,
+                receipt_text(receipt, lang),
+                lang,
+                "receipt",
+            )
+
+
+def receipt_text(receipt: receipts.Receipt, lang: str) -> str:
+    reader = lang_of(lang)
+    lots = ", ".join(f"#{lot.lot_id}" for lot in receipt.lots[:6])
+    if len(receipt.lots) > 6:
+        lots += ", ..."
+    return t(
+        "notice_receipt",
+        reader,
+        code=receipt.code,
+        order=receipt.order_id,
+        lots=lots,
+        kg=kilograms(receipt.grams, reader),
+        sale=money(receipt.sale, reader),
+        advance=money(receipt.advance, reader),
+        transport=money(receipt.transport, reader),
+        fee=money(receipt.cooperative_fee, reader),
+        net=money(receipt.net, reader),
+    )

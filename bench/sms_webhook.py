@@ -1,0 +1,248 @@
+#!/usr/bin/env python
+"""SMS webhook load: concurrent clients post signed Twilio SMS (a query command) to the
+served app; prints p50, p99, requests per second and the server's memory (RSS).
+
+Run from /work/main with the project environment:
+    export PATH=/work/main/scripts/solc-shim:/work/main/node_modules/.bin:$PATH \
+           SOLCX_BINARY_PATH=/work/main/scripts/solc-shim
+    .venv/bin/python bench/sms_webhook.py [--clients 50] [--seconds 20] [--database URL]
+
+The server runs in its own process (uvicorn, one worker, with the outbox worker, the mirror
+and the SMS notifier in the background as in production) on a fresh local Anvil with the
+contracts deployed, SQLite by default. One farmer with a registered phone has 10 lots;
+every request is ``LOTS`` (the farmer's lots: identify the phone, read the mirror, store
+the message and its reply), signed with the official ``RequestValidator``, each with its
+own ``MessageSid``. Target (issue acceptance): p99 under 100 ms. ``--strict`` exits 1 when
+it is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "backend"))
+
+TOKEN = "bench-twilio-token"
+FARMER_PHONE = "+50937001111"
+TARGET_P99_MS = 100.0
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from konbit.server import create_app
+    from konbit.settings import Settings
+
+    settings = Settings.load(
+        env_file=None,
+        environ={},
+        data_dir=Path(args.data_dir),
+        rpc_url=args.rpc,
+        database_url=args.database,
+        port=args.port,
+        public_base_url=f"http://127.0.0.1:{args.port}",
+        twilio_auth_token=TOKEN,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(current, peak) resident memory of a process in KiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            name, value = line.split(":", 1)
+            values[name] = int(value.split()[0])
+    return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+
+def prepare(url: str, operator_key: str) -> None:
+    import httpx
+
+    w = {"wait": "true"}
+    with httpx.Client(base_url=url, timeout=120) as client:
+        auth = {"Authorization": f"Bearer {operator_key}"}
+        reply = client.post(
+            "/operator/organisations",
+            params=w,
+            json={"name": "Bench coop", "role": "cooperative"},
+            headers=auth,
+        )
+        reply.raise_for_status()
+        coop = reply.json()["organisation"]["address"]
+        key = client.post(f"/operator/organisations/{coop}/keys", json={}, headers=auth).json()[
+            "key"
+        ]
+        auth = {"Authorization": f"Bearer {key}"}
+        reply = client.post(
+            "/cooperative/farmers",
+            params=w,
+            json={"name": "Bench farmer", "phone": FARMER_PHONE, "language": "ht"},
+            headers=auth,
+        )
+        reply.raise_for_status()
+        farmer = reply.json()["farmer"]["address"]
+        lot = {"farmer": farmer, "crop": 1, "grams": 250_000, "grade": 2, "harvest_time": 1}
+        reply = client.post(
+            "/cooperative/lots/batch", params=w, json={"lots": [lot] * 10}, headers=auth
+        )
+        reply.raise_for_status()
+
+
+async def load(url: str, clients: int, seconds: float) -> tuple[list[float], int]:
+    import httpx
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(TOKEN)
+    endpoint = url + "/sms/twilio"
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            form = {
+                "MessageSid": "SM" + uuid.uuid4().hex,
+                "AccountSid": "AC" + "0" * 32,
+                "From": FARMER_PHONE,
+                "To": "+15005550006",
+                "Body": "LOTS",
+                "NumMedia": "0",
+            }
+            signature = validator.compute_signature(endpoint, form)
+            start = time.perf_counter()
+            reply = await client.post(
+                endpoint, data=form, headers={"X-Twilio-Signature": signature}
+            )
+            elapsed = time.perf_counter() - start
+            if reply.status_code == 200 and b"<Message>" in reply.content:
+                latencies.append(elapsed)
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+    return latencies, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--rpc", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args)
+        return 0
+
+    import httpx
+
+    from konbit.access.keys import issue_key
+    from konbit.chain.local import LocalChain, free_port
+    from konbit.db.migrate import upgrade
+    from konbit.roles import Role
+    from konbit.runtime import Runtime
+    from konbit.services.deploy import deploy
+    from konbit.settings import Settings
+
+    folder = Path(tempfile.mkdtemp(prefix="konbit-sms-bench-"))
+    chain = LocalChain(folder / "chain", port=free_port())
+    chain.start()
+    server = None
+    try:
+        database = args.database or f"sqlite:///{folder / 'konbit.db'}"
+        port = free_port()
+        settings = Settings.load(
+            env_file=None, environ={}, data_dir=folder, rpc_url=chain.url, database_url=database
+        )
+        runtime = Runtime(settings)
+        upgrade(runtime.engine)
+        deploy(runtime, progress=lambda _: None)
+        operator = runtime.operator()
+        assert operator is not None
+        _, operator_key = issue_key(runtime.engine, operator, Role.OPERATOR, "bench")
+        runtime.close()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                "--data-dir",
+                str(folder),
+                "--rpc",
+                chain.url,
+                "--port",
+                str(port),
+                *(["--database", database]),
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT / "backend")},
+        )
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        prepare(url, operator_key)
+        asyncio.run(load(url, min(args.clients, 5), 1.0))  # warm-up
+        rss_before, _ = rss_kib(server.pid)
+        started = time.monotonic()
+        latencies, errors = asyncio.run(load(url, args.clients, args.seconds))
+        elapsed = time.monotonic() - started
+        rss_after, rss_peak = rss_kib(server.pid)
+        if not latencies:
+            print("no successful request", file=sys.stderr)
+            return 1
+        p50 = percentile(latencies, 0.50) * 1000
+        p99 = percentile(latencies, 0.99) * 1000
+        kind = "PostgreSQL" if database.startswith("postgres") else "SQLite"
+        print(f"SMS webhook (Twilio, signed, query 'LOTS'), {args.clients} clients, {kind}")
+        print(f"  requests     {len(latencies):>10,d}   errors {errors}")
+        print(f"  throughput   {len(latencies) / elapsed:>10.1f} req/s")
+        print(f"  latency p50  {p50:>10.1f} ms")
+        print(f"  latency p99  {p99:>10.1f} ms   (target < {TARGET_P99_MS:.0f} ms)")
+        print(f"  mean / max   {statistics.mean(latencies) * 1000:>10.1f} / "
+              f"{max(latencies) * 1000:.1f} ms")  # fmt: skip
+        print(f"  server RSS   {rss_before / 1024:>10.1f} MiB before, "
+              f"{rss_after / 1024:.1f} MiB after, peak {rss_peak / 1024:.1f} MiB")  # fmt: skip
+        met = p99 < TARGET_P99_MS and errors == 0
+        print("  target met" if met else "  TARGET MISSED")
+        return 0 if met or not args.strict else 1
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        chain.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
