@@ -85,6 +85,10 @@ class Server:
             "KONBIT_DATA_DIR": str(data_dir),
             "KONBIT_PORT": str(self.port),
             "KONBIT_CHAIN_PORT": str(self.chain_port),
+            # All the load comes through one key: lift the per-key limit and the gas budget
+            # (a load test, not abuse), so that they do not set the pace.
+            "KONBIT_RATE_LIMIT": "1000000/minute",
+            "KONBIT_GAS_BUDGET_WEI_PER_DAY": "0",
         }
         self.process: subprocess.Popen[bytes] | None = None
 

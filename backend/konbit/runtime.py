@@ -30,6 +30,8 @@ class Runtime:
     engine: Engine = field(init=False)
     w3: Web3 = field(init=False)
     _contracts: tuple[Any, KonbitContracts] | None = field(init=False, default=None, repr=False)
+    #: Custodial addresses already found in the vault (writes check their sender each time).
+    custodial_seen: set[str] = field(init=False, default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.settings.private_data_dir()

@@ -33,8 +33,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             private_sqlite_file(Path(parsed.database))
+        # As many pooled connections as the server has threads (anyio's 40): a connection
+        # opened and closed per request re-runs the PRAGMAs each time.
+        options = {"pool_size": 40, "max_overflow": 20, **kwargs}
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

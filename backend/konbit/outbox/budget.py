@@ -8,6 +8,7 @@ top-up rows: nothing else to keep in step.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
@@ -33,9 +34,13 @@ class Spend:
 
 
 class GasBudget:
+    #: ``allows`` may answer from a reading this many seconds old (it runs on every write).
+    CACHE_SECONDS = 5.0
+
     def __init__(self, engine: Engine, per_day_wei: int) -> None:
         self.engine = engine
         self.per_day_wei = per_day_wei
+        self._recent: dict[str, tuple[float, int]] = {}
 
     def spend(self, account: str) -> Spend:
         return self.spends([account]).get(account) or Spend(account, 0, self.per_day_wei, 0)
@@ -67,7 +72,12 @@ class GasBudget:
         """May the operator send ``amount_wei`` more to ``account`` today?"""
         if self.per_day_wei == 0:
             return True
-        return self.spend(account).spent_wei + amount_wei <= self.per_day_wei
+        now = time.monotonic()
+        cached = self._recent.get(account)
+        if cached is None or now - cached[0] > self.CACHE_SECONDS:
+            cached = (now, self.spend(account).spent_wei)
+            self._recent[account] = cached
+        return cached[1] + amount_wei <= self.per_day_wei
 
     def frees_in(self, account: str) -> int:
         """Seconds until the oldest top-up of the window leaves it (at least 1)."""

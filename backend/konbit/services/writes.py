@@ -213,8 +213,11 @@ def replay(runtime: Runtime, scope: str, key: str, digest: str) -> Outcome | Non
 
 
 def require_custodial(runtime: Runtime, sender: str) -> None:
+    if sender in runtime.custodial_seen:  # accounts never leave the vault
+        return
     try:
         runtime.vault.account(sender)
+        runtime.custodial_seen.add(sender)
     except UnknownAccountError:
         raise OwnWallet(
             f"{sender} keeps its own wallet: sign the transaction and POST it to /transactions/raw"
