@@ -68,13 +68,25 @@ class GasBudget:
             for account, (spent, count) in totals.items()
         }
 
-    def allows(self, account: str, amount_wei: int) -> bool:
-        """May the operator send ``amount_wei`` more to ``account`` today?"""
+    def allows(self, account: str, amount_wei: int, *, fresh: bool = True) -> bool:
+        """May the operator send ``amount_wei`` more to ``account`` today?
+
+        The sponsor asks ``fresh`` (it is what enforces the budget); a write's early check
+        may take a reading a few seconds old.
+        """
         if self.per_day_wei == 0:
             return True
         now = time.monotonic()
         cached = self._recent.get(account)
-        if cached is None or now - cached[0] > self.CACHE_SECONDS:
+        # A reading is reused only while two more top-ups would still fit: one top-up at a
+        # time goes to an account, each lasting many transactions, so a few seconds' old
+        # reading with that headroom cannot let a write past a spent budget.
+        if (
+            fresh
+            or cached is None
+            or now - cached[0] > self.CACHE_SECONDS
+            or cached[1] + 2 * amount_wei > self.per_day_wei
+        ):
             cached = (now, self.spend(account).spent_wei)
             self._recent[account] = cached
         return cached[1] + amount_wei <= self.per_day_wei

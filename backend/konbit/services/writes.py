@@ -224,16 +224,32 @@ def require_custodial(runtime: Runtime, sender: str) -> None:
         ) from None
 
 
+#: Gas a write is assumed to need when judging a balance nobody will top up any more.
+GAS_PER_WRITE = 400_000
+
+
 def require_gas(runtime: Runtime, sender: str) -> None:
-    """Refuse a write whose sender is out of gas with today's sponsorship spent."""
+    """Refuse a write that could not be paid: today's sponsorship is spent and the balance
+    will not cover it after what the sender already has in flight."""
     settings = runtime.settings
     if settings.gas_budget_wei_per_day == 0 or sender == runtime.operator_address:
         return
     budget = runtime.gas_budget
-    if budget.allows(sender, settings.gas_topup_wei):
+    if budget.allows(sender, settings.gas_topup_wei, fresh=False):
         return
-    balance = int(runtime.rpc.call("eth_getBalance", sender, "pending"), 16)
-    if balance >= settings.gas_topup_wei // 10:  # enough left for a few more writes
+    replies = runtime.rpc.batch([("eth_getBalance", [sender, "latest"]), ("eth_gasPrice", [])])
+    if any(isinstance(r, RpcError) for r in replies):
+        raise ChainUnavailable("the chain node did not answer the balance check")
+    balance, gas_price = (int(str(r), 16) for r in replies)
+    with Session(runtime.engine) as session:
+        in_flight = len(
+            session.exec(
+                select(OutboxTx.id)
+                .where(OutboxTx.sender == sender)
+                .where(col(OutboxTx.status).in_(PENDING))
+            ).all()
+        )
+    if balance >= (in_flight + 1) * GAS_PER_WRITE * 2 * gas_price:
         return
     wait = budget.frees_in(sender)
     raise BudgetSpent(
