@@ -11,7 +11,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/scripts/solc-shim
 
 CONTRACTS := $(shell find contracts -name '*.sol' 2>/dev/null)
 
-.PHONY: setup demo run test test-fast lint compile slither bench clean
+.PHONY: setup demo run test test-fast lint compile slither schemathesis bench clean
 
 setup: $(VENV)/.installed node_modules/.installed build/contracts/.compiled
 
@@ -20,6 +20,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	$(PY) -m pip check
+	@touch $@
+
+# Schemathesis in a venv of its own: eth-brownie pins hypothesis<6.28 in .venv, and
+# schemathesis 4 needs a current hypothesis.
+ST_VENV := .venv-schemathesis
+ST_RUN  := $(PY) scripts/schemathesis_ci.py
+
+$(ST_VENV)/.installed: scripts/schemathesis-requirements.txt
+	@test -x $(ST_VENV)/bin/python || python3 -m venv $(ST_VENV)
+	$(ST_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $<
+	$(ST_VENV)/bin/python -m pip check
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -38,15 +49,21 @@ demo: setup
 run: setup
 	konbit run
 
-## The whole suite: lint, contract tests, backend tests.
-test: setup lint slither
+## The whole suite: lint, contract tests, backend tests, then schemathesis on the live API.
+test: setup lint slither $(ST_VENV)/.installed
 	pytest
+	@echo "== schemathesis"
+	$(ST_RUN)
 
 lint: $(VENV)/.installed
 	ruff check backend tests bench scripts
 	ruff format --check backend tests bench scripts
 	mypy
 	lint-imports
+
+## Schemathesis (all checks) against `konbit run`: no key, a cooperative's, the operator's.
+schemathesis: setup $(ST_VENV)/.installed
+	$(ST_RUN)
 
 slither: setup
 	@echo "== slither"

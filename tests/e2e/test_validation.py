@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
+from konbit.api.schemas import Grams, Polygon
 from konbit.roles import Role
 
 PROBLEM = "application/problem+json"
@@ -63,6 +65,14 @@ def bad_values(
             yield "too long", "a" * (s["maxLength"] + 1), field
         if s.get("minLength", 0) >= 1:
             yield "too short", "", field
+    elif kind == "array" and "prefixItems" in s:  # a tuple: each position its own schema
+        yield "not a list", "nope", field
+        items = schemas.valid(s)
+        yield "too few items", items[:-1], f"{field}.{len(items) - 1}"
+        yield "too many items", [*items, items[-1]], field
+        for i, sub in enumerate(s["prefixItems"]):
+            for label, value, path in bad_values(schemas, sub, f"{field}.{i}", body=body):
+                yield f"item {i} {label}", [*items[:i], value, *items[i + 1 :]], path
     elif kind == "array":
         yield "not a list", "nope", field
         item = schemas.valid(s["items"])
@@ -199,14 +209,12 @@ def test_rules_beyond_the_schema_are_422(module_api: Any) -> None:
         {"type": "Point", "coordinates": [1, 2]},
         {"type": "Polygon", "coordinates": []},
         {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]},  # 3 positions
-        {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]},  # not closed
         {"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [1, 1], [0, 0]]]},  # longitude
         {"type": "Polygon", "coordinates": [[[0, 0], ["a", 0], [1, 1], [0, 0]]]},
     ):
-        assert_422(
-            coop.post("/cooperative/farmers", json={"name": "A", "plot_polygon": polygon}),
-            "plot_polygon",
-        )
+        reply = coop.post("/cooperative/farmers", json={"name": "A", "plot_polygon": polygon})
+        assert reply.status_code == 422, reply.text
+        assert any(e["field"].startswith("plot_polygon.") for e in reply.json()["errors"]), reply
     assert_422(
         coop.post("/cooperative/farmers", json={"name": "A", "phone": "0937000001"}), "phone"
     )
@@ -228,6 +236,13 @@ def test_rules_beyond_the_schema_are_422(module_api: Any) -> None:
     assert api.counts() == before
 
 
+def test_open_polygon_rings_are_closed() -> None:
+    """JSON Schema cannot ask for "last position equal to the first": the API closes a ring."""
+    ring = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    closed = Polygon.model_validate({"type": "Polygon", "coordinates": [ring, [*ring, ring[0]]]})
+    assert closed.coordinates == [[*ring, ring[0]]] * 2
+
+
 def test_handler_422s_have_the_same_shape(module_api: Any) -> None:
     op = module_api.client(module_api.operator_key)
     coop = module_api.client(module_api.keys[Role.COOPERATIVE])
@@ -238,11 +253,32 @@ def test_handler_422s_have_the_same_shape(module_api: Any) -> None:
 def test_unparseable_json_names_the_body(module_api: Any) -> None:
     coop = module_api.client(module_api.keys[Role.COOPERATIVE])
     before = module_api.counts()
-    reply = coop.post(
-        "/cooperative/lots", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    for content in (b"{not json", b'{"name": "\xff\xfe"}'):  # not JSON; not UTF-8
+        reply = coop.post(
+            "/cooperative/lots", content=content, headers={"content-type": "application/json"}
+        )
+        assert_422(reply, "body")
     assert module_api.counts() == before
-    assert_422(reply, "body")
+
+
+def test_whole_floats_are_integers_as_in_json_schema() -> None:
+    """`3.0` is an integer to JSON Schema, so the API takes it as 3 (while a float is exact)."""
+    grams = TypeAdapter(Grams)
+    assert grams.validate_json("3.0") == 3 and grams.validate_json("3") == 3
+    for refused in ("3.5", '"3"', "true", "0.0", str(float(2**60)), "1e30"):
+        with pytest.raises(ValidationError):
+            grams.validate_json(refused)
+
+
+def test_the_document_spells_integer_bounds_exactly(schemas: Any) -> None:
+    """FastAPI's OpenAPI model turns bounds into floats; 2**64 - 1 must not read as 2**64."""
+    components = schemas.spec["components"]["schemas"]
+    assert components["OrderIn"]["properties"]["grams"]["maximum"] == 2**64 - 1
+    assert components["LotIn"]["properties"]["grams"]["maximum"] == 2**40 - 1  # 40-bit lots
+    assert components["ConsignmentIn"]["properties"]["order_id"]["maximum"] == 2**63 - 1
+    assert components["FaucetIn"]["properties"]["amount"]["maximum"] == 2**128 - 1
+    assert components["LotIn"]["properties"]["grade"]["maximum"] == 255
+    assert type(components["LotIn"]["properties"]["grade"]["maximum"]) is int
 
 
 def test_ids_beyond_storage_never_5xx(module_api: Any, schemas: Any) -> None:

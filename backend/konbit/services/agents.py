@@ -54,8 +54,6 @@ class PinCheck:
 def check_pin_format(pin: str, field: str = "pin") -> str:
     if not isinstance(pin, str) or not PIN_PATTERN.fullmatch(pin):
         raise InvalidInput("the PIN must be 4 to 8 digits", field=field)
-    if len(set(pin)) == 1:
-        raise InvalidInput("the PIN must not be one digit repeated", field=field)
     return pin
 
 

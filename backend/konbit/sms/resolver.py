@@ -173,6 +173,10 @@ def consignment_qr(consignment_id: Id, ext: str, request: Request) -> Response:
     return _image(_label(request, "consignment", consignment_id), ext)
 
 
+#: 1 to 210 ids of at most 18 digits (every one below 2**63, as SQL stores them).
+IDS_PATTERN = r"^[1-9][0-9]{0,17}(,[1-9][0-9]{0,17}){0,209}$"
+
+
 def _ids(ids: str) -> list[int]:
     out: list[int] = []
     for part in ids.split(","):
@@ -196,7 +200,8 @@ SHEET_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/labels/lots.pdf", response_class=Response, responses=SHEET_RESPONSES)
 async def lot_sheet(
-    request: Request, ids: Annotated[str, Query(max_length=4000, description="1,2,3")]
+    request: Request,
+    ids: Annotated[str, Query(pattern=IDS_PATTERN, description="ids, comma-separated: 1,2,3")],
 ) -> Response:
     """An A4 sheet of lot labels, in the order given."""
     wanted = _ids(ids)
@@ -206,7 +211,8 @@ async def lot_sheet(
 
 @router.get("/labels/consignments.pdf", response_class=Response, responses=SHEET_RESPONSES)
 async def consignment_sheet(
-    request: Request, ids: Annotated[str, Query(max_length=4000, description="1,2,3")]
+    request: Request,
+    ids: Annotated[str, Query(pattern=IDS_PATTERN, description="ids, comma-separated: 1,2,3")],
 ) -> Response:
     """An A4 sheet of consignment labels."""
     wanted = _ids(ids)
@@ -253,12 +259,13 @@ def farmer_card(runtime: Runtime, address: str, cooperative: str | None) -> pdf.
             raise HTTPException(404, f"no farmer {address} in this cooperative")
         coop = session.get(OrganisationProfile, profile.cooperative or "")
         code = codes.code_for(session, profile.address)
-    return pdf.FarmerCard(
-        name=profile.name,
-        code=code,
-        cooperative=coop.display_name if coop is not None else "",
-        qr_data=code,
-    )
+        # Built inside the session: the rows' attributes are not loaded after it closes.
+        return pdf.FarmerCard(
+            name=profile.name,
+            code=code,
+            cooperative=coop.display_name if coop is not None else "",
+            qr_data=code,
+        )
 
 
 @router.get(

@@ -218,7 +218,10 @@ async def twilio_sms(request: Request) -> Response:
     "/sms/twilio/status",
     status_code=204,
     openapi_extra={"requestBody": FORM_BODY},
-    responses={403: {"description": "The signature is missing or not Twilio's"}},
+    responses={
+        403: {"description": "The signature is missing or not Twilio's"},
+        404: {"description": "Twilio is not configured on this server"},
+    },
 )
 async def twilio_status(request: Request) -> Response:
     """Twilio's delivery status of a message we sent."""
