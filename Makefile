@@ -73,4 +73,4 @@ bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf build reports .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache
+	rm -rf build reports test-artifacts .pytest_cache .mypy_cache .ruff_cache .grimp_cache .import_linter_cache

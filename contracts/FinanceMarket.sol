@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IClusterRegistry, ISaleEscrow, ILienHolder} from "./KonbitInterfaces.sol";
+import {RegistryGated} from "./RegistryGated.sol";
 
 /// @title FinanceMarket
 /// @notice Purchase-order finance: a cooperative asks for an advance against a funded order
@@ -15,7 +16,7 @@ import {IClusterRegistry, ISaleEscrow, ILienHolder} from "./KonbitInterfaces.sol
 ///         cooperative's repayment history is kept on chain for later lenders.
 /// @dev The market never holds tokens: acceptance moves them with transferFrom (the financier
 ///      approves this contract beforehand).
-contract FinanceMarket is ILienHolder, ReentrancyGuard {
+contract FinanceMarket is RegistryGated, ILienHolder, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     uint8 public constant REQUEST_OPEN = 1;
@@ -31,9 +32,6 @@ contract FinanceMarket is ILienHolder, ReentrancyGuard {
     uint8 private constant ORDER_FUNDED = 3;
     uint8 private constant ORDER_SHIPPED = 4;
     uint256 public constant BPS = 10_000;
-
-    bytes32 private constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
-    bytes32 private constant FINANCIER_ROLE = keccak256("FINANCIER_ROLE");
 
     /// @notice An advance request; once an offer is accepted it is the advance (same id).
     struct Request {
@@ -63,8 +61,6 @@ contract FinanceMarket is ILienHolder, ReentrancyGuard {
         uint128 repaidAmount;
     }
 
-    /// @notice The registry asked for roles.
-    IClusterRegistry public immutable registry;
     /// @notice The escrow holding the orders advanced against.
     ISaleEscrow public immutable escrow;
 
@@ -132,10 +128,6 @@ contract FinanceMarket is ILienHolder, ReentrancyGuard {
         uint256 due
     );
 
-    error ZeroAddress();
-    error MissingRole(bytes32 role, address account);
-    error InvalidBps(uint256 bps);
-    error InvalidAmount();
     error NotOrderCooperative(uint64 orderId, address caller);
     error OrderNotFinanceable(uint64 orderId, uint8 status);
     error OrderHasLien(uint64 orderId);
@@ -154,17 +146,15 @@ contract FinanceMarket is ILienHolder, ReentrancyGuard {
 
     /// @param registry_ The ClusterRegistry.
     /// @param escrow_ The SaleEscrow.
-    constructor(IClusterRegistry registry_, ISaleEscrow escrow_) {
-        if (address(registry_) == address(0) || address(escrow_) == address(0)) revert ZeroAddress();
-        registry = registry_;
+    constructor(IClusterRegistry registry_, ISaleEscrow escrow_) RegistryGated(registry_) {
+        if (address(escrow_) == address(0)) revert ZeroAddress();
         escrow = escrow_;
     }
 
     /// @notice Set the loan-to-value cap.
     /// @dev Operator only; at most 10,000 bps.
     /// @param newLtvBps The cap in basis points of an order's deposit.
-    function setLtvBps(uint16 newLtvBps) external {
-        if (!registry.hasRole(OPERATOR_ROLE, msg.sender)) revert MissingRole(OPERATOR_ROLE, msg.sender);
+    function setLtvBps(uint16 newLtvBps) external onlyRegistryRole(OPERATOR_ROLE) {
         if (newLtvBps > BPS) revert InvalidBps(newLtvBps);
         ltvBps = newLtvBps;
         emit LtvSet(newLtvBps);
@@ -216,9 +206,9 @@ contract FinanceMarket is ILienHolder, ReentrancyGuard {
     /// @return offerId The new offer's id.
     function makeOffer(uint64 requestId, uint128 amount, uint128 fee, uint64 expiry)
         external
+        onlyRegistryRole(FINANCIER_ROLE)
         returns (uint64 offerId)
     {
-        if (!registry.hasRole(FINANCIER_ROLE, msg.sender)) revert MissingRole(FINANCIER_ROLE, msg.sender);
         Request storage r = _request(requestId);
         if (r.status != REQUEST_OPEN) revert BadRequestStatus(requestId, r.status);
         if (amount == 0) revert InvalidAmount();

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IClusterRegistry, ITraceability, ISaleEscrow} from "./KonbitInterfaces.sol";
+import {RegistryGated} from "./RegistryGated.sol";
 
 /// @title LogisticsMarket
 /// @notice Transport jobs for consignments: a cooperative posts a job, carriers bid, the
@@ -17,7 +18,7 @@ import {IClusterRegistry, ITraceability, ISaleEscrow} from "./KonbitInterfaces.s
 ///      - On time: the block time at which the next party confirmed receipt from the carrier
 ///        (Traceability custodySince) is at or before the job deadline.
 ///      - The fee is only paid if the sale settles; on a refund the carrier is not paid.
-contract LogisticsMarket {
+contract LogisticsMarket is RegistryGated {
     uint8 public constant JOB_OPEN = 1;
     uint8 public constant JOB_AWARDED = 2;
     uint8 public constant JOB_IN_TRANSIT = 3;
@@ -27,9 +28,6 @@ contract LogisticsMarket {
 
     uint8 private constant CONSIGNMENT_OPEN = 1;
     uint8 private constant CONSIGNMENT_SHIPPED = 2;
-
-    bytes32 private constant COOPERATIVE_ROLE = keccak256("COOPERATIVE_ROLE");
-    bytes32 private constant LOGISTICS_ROLE = keccak256("LOGISTICS_ROLE");
 
     struct Job {
         // slot 0
@@ -63,8 +61,6 @@ contract LogisticsMarket {
         uint32 missed;
     }
 
-    /// @notice The registry asked for roles.
-    IClusterRegistry public immutable registry;
     /// @notice The custody ledger.
     ITraceability public immutable traceability;
     /// @notice The escrow whose waterfall pays the carrier.
@@ -112,10 +108,6 @@ contract LogisticsMarket {
     /// @notice A job timed out (carrier is zero if none had been awarded; otherwise it missed the pickup).
     event JobExpired(uint64 indexed jobId, address indexed carrier);
 
-    error ZeroAddress();
-    error MissingRole(bytes32 role, address account);
-    error InvalidAmount();
-    error DeadlineInPast(uint64 deadline);
     error NotConsignmentCooperative(uint64 consignmentId, address caller);
     error ConsignmentNotShippable(uint64 consignmentId, uint8 status);
     error LiveJobExists(uint64 consignmentId, uint64 jobId);
@@ -137,12 +129,10 @@ contract LogisticsMarket {
     /// @param registry_ The ClusterRegistry.
     /// @param traceability_ The Traceability ledger.
     /// @param escrow_ The SaleEscrow.
-    constructor(IClusterRegistry registry_, ITraceability traceability_, ISaleEscrow escrow_) {
-        if (address(registry_) == address(0) || address(traceability_) == address(0) || address(escrow_) == address(0))
-        {
-            revert ZeroAddress();
-        }
-        registry = registry_;
+    constructor(IClusterRegistry registry_, ITraceability traceability_, ISaleEscrow escrow_)
+        RegistryGated(registry_)
+    {
+        if (address(traceability_) == address(0) || address(escrow_) == address(0)) revert ZeroAddress();
         traceability = traceability_;
         escrow = escrow_;
     }
@@ -161,8 +151,7 @@ contract LogisticsMarket {
         bytes5 dropoffGeohash,
         uint64 deadline,
         uint128 maxFee
-    ) external returns (uint64 jobId) {
-        if (!registry.hasRole(COOPERATIVE_ROLE, msg.sender)) revert MissingRole(COOPERATIVE_ROLE, msg.sender);
+    ) external onlyRegistryRole(COOPERATIVE_ROLE) returns (uint64 jobId) {
         // Only the fields needed here are read from the consignment tuple.
         // slither-disable-next-line unused-return
         (address coop, uint64 orderId, uint8 cStatus,,,,) = traceability.consignmentInfo(consignmentId);
@@ -193,8 +182,11 @@ contract LogisticsMarket {
     /// @param fee The carrier's fee.
     /// @param eta The promised delivery time.
     /// @return bidId The new bid's id.
-    function placeBid(uint64 jobId, uint128 fee, uint64 eta) external returns (uint64 bidId) {
-        if (!registry.hasRole(LOGISTICS_ROLE, msg.sender)) revert MissingRole(LOGISTICS_ROLE, msg.sender);
+    function placeBid(uint64 jobId, uint128 fee, uint64 eta)
+        external
+        onlyRegistryRole(LOGISTICS_ROLE)
+        returns (uint64 bidId)
+    {
         Job storage j = _job(jobId);
         if (j.status != JOB_OPEN) revert BadJobStatus(jobId, j.status);
         if (block.timestamp > j.deadline) revert JobDeadlinePassed(jobId);

@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IClusterRegistry, ITraceability, ILienHolder} from "./KonbitInterfaces.sol";
+import {RegistryGated} from "./RegistryGated.sol";
 
 /// @title SaleEscrow
 /// @notice Purchase orders between an exporter and a cooperative, escrowed in an allow-listed
@@ -29,9 +30,21 @@ import {IClusterRegistry, ITraceability, ILienHolder} from "./KonbitInterfaces.s
 ///        less than one minor unit. If E is 0 the pool goes to the cooperative.
 ///      Only plain ERC-20 stablecoins may be allow-listed (no fee-on-transfer or rebasing tokens):
 ///      the escrow's accounting assumes it receives exactly the deposit.
-///      Every token leaving the contract goes to the order's exporter, financier, carrier,
-///      cooperative or a farmer of an eligible lot; the parts of one order sum to its deposit.
-contract SaleEscrow is ReentrancyGuard {
+///      Every token leaving the contract goes to the order's funder (the exporter, or the
+///      financier who funded it for the exporter), lien financier, carrier, cooperative or a
+///      farmer of an eligible lot; the parts of one order sum to its deposit.
+///
+///      Release agent (optional): a financier both parties agreed on before funding. Once delivery
+///      is confirmed, the cooperative (or the order's carrier) presents the shipping documents as
+///      hashes; the agent releases (settlement may start; the dispute window waived or not, as the
+///      agent chooses) or refuses with a reason hash (the order is disputed: the arbiter rules).
+///      An absent agent never freezes money: `agentWindow` seconds after the dispute window,
+///      anyone may settle as without an agent.
+///
+///      Financier funding (optional): the exporter names a financier and the hash of their
+///      agreement; that financier funds the deposit for the exporter. Every refund (the deadline
+///      refund and the unused part of the deposit at settlement) goes to whoever funded.
+contract SaleEscrow is RegistryGated, ReentrancyGuard {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
@@ -54,16 +67,22 @@ contract SaleEscrow is ReentrancyGuard {
     uint8 public constant PAY_CARRIER = 3;
     uint8 public constant PAY_COOPERATIVE_FEE = 4;
     uint8 public constant PAY_COOPERATIVE_RESIDUAL = 5;
+    uint8 public constant PAY_FUNDER_REFUND = 6;
+
+    /// @notice Release-agent states: none, proposed by one party, agreed by both, documents
+    ///         presented, released, refused, lapsed (settlement started without the agent).
+    uint8 public constant AGENT_NONE = 0;
+    uint8 public constant AGENT_PROPOSED = 1;
+    uint8 public constant AGENT_AGREED = 2;
+    uint8 public constant AGENT_PRESENTED = 3;
+    uint8 public constant AGENT_RELEASED = 4;
+    uint8 public constant AGENT_REFUSED = 5;
+    uint8 public constant AGENT_LAPSED = 6;
 
     uint256 public constant BPS = 10_000;
     uint256 public constant MAX_DISPUTE_WINDOW = 30 days;
-
-    bytes32 private constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
-    bytes32 private constant COOPERATIVE_ROLE = keccak256("COOPERATIVE_ROLE");
-    bytes32 private constant EXPORTER_ROLE = keccak256("EXPORTER_ROLE");
-    bytes32 private constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
-    bytes32 private constant LOGISTICS_CONTRACT_ROLE = keccak256("LOGISTICS_CONTRACT_ROLE");
-    bytes32 private constant FINANCE_CONTRACT_ROLE = keccak256("FINANCE_CONTRACT_ROLE");
+    /// @notice Longest time after the dispute window a release agent may be given to act.
+    uint32 public constant MAX_AGENT_WINDOW = 30 days;
 
     // ------------------------------------------------------------------ types
 
@@ -113,11 +132,31 @@ contract SaleEscrow is ReentrancyGuard {
         uint128 fee;
     }
 
+    /// @notice An order's release agent and the documents presented to it.
+    struct Release {
+        // slot 0
+        address agent;
+        uint32 window;
+        uint8 state;
+        bool proposedByCooperative;
+        bool waived;
+        // slot 1
+        bytes32 documentsHash;
+    }
+
+    /// @notice A financier named by the exporter to fund the order for it.
+    struct Funding {
+        address financier;
+        bool funded;
+        bytes32 agreementHash;
+    }
+
     /// @dev The waterfall head computed when settlement starts (memory only).
     struct Head {
         bool started;
         Lien lien;
         address carrier;
+        address funder;
         uint256 exporterRefund;
         uint256 lienPaid;
         uint256 carrierPaid;
@@ -127,8 +166,6 @@ contract SaleEscrow is ReentrancyGuard {
 
     // ------------------------------------------------------------------ storage
 
-    /// @notice The registry asked for roles.
-    IClusterRegistry public immutable registry;
     /// @notice The lot / consignment ledger.
     ITraceability public immutable traceability;
 
@@ -146,6 +183,10 @@ contract SaleEscrow is ReentrancyGuard {
     mapping(uint64 orderId => Lien) public liens;
     /// @notice The carrier paid out of an order's waterfall, if any.
     mapping(uint64 orderId => Carrier) public carriers;
+    /// @notice An order's release agent, if any, and the documents presented to it.
+    mapping(uint64 orderId => Release) public releases;
+    /// @notice The financier named to fund an order for its exporter, if any.
+    mapping(uint64 orderId => Funding) public fundings;
 
     // ------------------------------------------------------------------ events
 
@@ -169,8 +210,36 @@ contract SaleEscrow is ReentrancyGuard {
     );
     /// @notice Any order status change; `status` is the new status.
     event OrderStatusChanged(uint64 indexed orderId, uint8 status, address indexed by);
-    /// @notice The exporter funded the escrow with the full deposit.
-    event OrderFunded(uint64 indexed orderId, address indexed exporter, address indexed token, uint256 amount);
+    /// @notice The escrow was funded with the full deposit by `funder`: the exporter, or the
+    ///         financier named to fund the order for it.
+    event OrderFunded(uint64 indexed orderId, address indexed funder, address indexed token, uint256 amount);
+    /// @notice The exporter named a financier to fund the order for it (zero: none), with the hash
+    ///         of their agreement (the exporter's obligation to the financier, settled off chain).
+    event FunderNamed(
+        uint64 indexed orderId, address indexed exporter, address indexed financier, bytes32 agreementHash
+    );
+    /// @notice A party proposed a release agent (zero: no agent) and the seconds after the dispute
+    ///         window it has to act; the other party must agree before funding.
+    event ReleaseAgentProposed(uint64 indexed orderId, address indexed by, address indexed agent, uint32 window);
+    /// @notice The other party agreed: the order has this release agent (zero: none).
+    event ReleaseAgentAgreed(uint64 indexed orderId, address indexed by, address indexed agent, uint32 window);
+    /// @notice The cooperative or carrier presented the shipping documents (hashes) to the agent;
+    ///         `documentsHash` = keccak256(abi.encodePacked(documentHashes)); the agent may act
+    ///         until `agentDeadline`.
+    event DocumentsPresented(
+        uint64 indexed orderId,
+        address indexed by,
+        bytes32 documentsHash,
+        bytes32[] documentHashes,
+        uint64 agentDeadline
+    );
+    /// @notice The release agent released the escrow: settlement may start (at once if it waived
+    ///         the dispute window, else once the window closes).
+    event EscrowReleased(uint64 indexed orderId, address indexed agent, bytes32 documentsHash, bool disputeWindowWaived);
+    /// @notice The release agent refused; the order is disputed and goes to the arbiter.
+    event ReleaseRefused(uint64 indexed orderId, address indexed agent, bytes32 documentsHash, bytes32 reasonHash);
+    /// @notice Settlement started without the agent acting in time.
+    event ReleaseAgentLapsed(uint64 indexed orderId, address indexed agent, uint64 agentDeadline);
     /// @notice The cooperative shipped the order's consignment (sealed in Traceability).
     event OrderShipped(uint64 indexed orderId, uint64 indexed consignmentId);
     /// @notice The exporter confirmed delivery; `payment` = floor(acceptedGrams * pricePerKg / 1000).
@@ -188,8 +257,8 @@ contract SaleEscrow is ReentrancyGuard {
     /// @notice An arbiter resolved a dispute; `payment` goes through the waterfall, the rest of
     ///         the deposit returns to the exporter.
     event DisputeResolved(uint64 indexed orderId, address indexed arbiter, uint256 payment, bytes32 rulingHash);
-    /// @notice The deposit was refunded to the exporter after the deadline passed without delivery.
-    event OrderRefunded(uint64 indexed orderId, address indexed exporter, uint256 amount);
+    /// @notice The deposit was refunded to its funder after the deadline passed without delivery.
+    event OrderRefunded(uint64 indexed orderId, address indexed funder, uint256 amount);
     /// @notice A financier's lien was recorded on an order by a finance market.
     event LienRegistered(
         uint64 indexed orderId, uint64 indexed advanceId, address indexed financier, address market, uint256 amountDue
@@ -212,7 +281,8 @@ contract SaleEscrow is ReentrancyGuard {
         uint64 indexed orderId, uint64 indexed consignmentId, uint256 payment, uint256 farmerPool, uint64 eligibleGrams
     );
     /// @notice One waterfall payment (kind: 1 exporter refund, 2 financier, 3 carrier,
-    ///         4 cooperative fee, 5 cooperative residual when no lot is eligible).
+    ///         4 cooperative fee, 5 cooperative residual when no lot is eligible, 6 refund to the
+    ///         financier who funded the order).
     event WaterfallPaid(uint64 indexed orderId, address indexed payee, uint8 indexed kind, uint256 amount);
     /// @notice A farmer was paid for one eligible lot.
     event FarmerPaid(uint64 indexed orderId, uint64 indexed lotId, address indexed farmer, uint64 grams, uint256 amount);
@@ -221,12 +291,7 @@ contract SaleEscrow is ReentrancyGuard {
 
     // ------------------------------------------------------------------ errors
 
-    error ZeroAddress();
-    error MissingRole(bytes32 role, address account);
     error TokenNotAllowed(address token);
-    error InvalidAmount();
-    error InvalidBps(uint256 bps);
-    error DeadlineInPast(uint64 deadline);
     error DisputeWindowTooLong(uint64 seconds_);
     error UnknownOrder(uint64 orderId);
     error BadStatus(uint64 orderId, uint8 status);
@@ -243,17 +308,28 @@ contract SaleEscrow is ReentrancyGuard {
     error LienExists(uint64 orderId);
     error CarrierJobMismatch(uint64 orderId, uint64 jobId);
     error CarrierAlreadyPaid(uint64 orderId);
-
-    modifier onlyRegistryRole(bytes32 role) {
-        _requireRole(role);
-        _;
-    }
+    error InvalidAgentWindow(uint32 window);
+    error NoAgentProposal(uint64 orderId);
+    error NotCounterparty(uint64 orderId, address caller);
+    error ReleaseAgentMismatch(uint64 orderId, address agent, uint32 window);
+    error ReleaseAgentNotAgreed(uint64 orderId);
+    error NoReleaseAgent(uint64 orderId);
+    error NotDocumentPresenter(uint64 orderId, address caller);
+    error NoDocuments(uint64 orderId);
+    error NotReleaseAgent(uint64 orderId, address caller);
+    error DocumentsNotPresented(uint64 orderId);
+    error DocumentsMismatch(uint64 orderId, bytes32 presented);
+    error AgentWindowClosed(uint64 orderId, uint64 agentDeadline);
+    error AwaitingReleaseAgent(uint64 orderId, uint64 agentDeadline);
+    error DisputeWindowWaived(uint64 orderId);
+    error MissingAgreement();
+    error NotFunder(uint64 orderId, address caller);
+    error AgreementMismatch(uint64 orderId, bytes32 agreementHash);
 
     /// @param registry_ The ClusterRegistry.
     /// @param traceability_ The Traceability ledger.
-    constructor(IClusterRegistry registry_, ITraceability traceability_) {
-        if (address(registry_) == address(0) || address(traceability_) == address(0)) revert ZeroAddress();
-        registry = registry_;
+    constructor(IClusterRegistry registry_, ITraceability traceability_) RegistryGated(registry_) {
+        if (address(traceability_) == address(0)) revert ZeroAddress();
         traceability = traceability_;
     }
 
@@ -301,7 +377,7 @@ contract SaleEscrow is ReentrancyGuard {
         uint64 deliveryDeadline,
         uint16 coopFeeBps
     ) external onlyRegistryRole(EXPORTER_ROLE) returns (uint64 orderId) {
-        if (!registry.hasRole(COOPERATIVE_ROLE, cooperative)) revert MissingRole(COOPERATIVE_ROLE, cooperative);
+        _requireRole(COOPERATIVE_ROLE, cooperative);
         if (!allowedTokens[token]) revert TokenNotAllowed(token);
         if (coopFeeBps > BPS) revert InvalidBps(coopFeeBps);
         if (deliveryDeadline <= block.timestamp) revert DeadlineInPast(deliveryDeadline);
@@ -355,18 +431,151 @@ contract SaleEscrow is ReentrancyGuard {
         _setStatus(orderId, o, CANCELLED);
     }
 
+    /// @notice A party proposes a release agent for the order (or `agent` zero: no agent), with the
+    ///         seconds after the dispute window the agent has to release or refuse.
+    /// @dev Exporter or cooperative, while Proposed or Accepted (before funding). The agent must
+    ///      hold FINANCIER_ROLE. The other party must agree (agreeReleaseAgent) before funding; a
+    ///      new proposal replaces any earlier one, agreed or not.
+    /// @param orderId The order.
+    /// @param agent A financier, or zero to have no agent.
+    /// @param window Seconds after the dispute window (1 .. MAX_AGENT_WINDOW; 0 with no agent).
+    function proposeReleaseAgent(uint64 orderId, address agent, uint32 window) external {
+        Order storage o = _order(orderId);
+        bool byCooperative = msg.sender == o.cooperative;
+        if (msg.sender != o.exporter && !byCooperative) revert NotAParty(orderId, msg.sender);
+        if (o.status != PROPOSED && o.status != ACCEPTED) revert BadStatus(orderId, o.status);
+        if (agent == address(0)) {
+            if (window != 0) revert InvalidAgentWindow(window);
+        } else {
+            if (window == 0 || window > MAX_AGENT_WINDOW) revert InvalidAgentWindow(window);
+            _requireRole(FINANCIER_ROLE, agent);
+        }
+        releases[orderId] = Release({
+            agent: agent,
+            window: window,
+            state: AGENT_PROPOSED,
+            proposedByCooperative: byCooperative,
+            waived: false,
+            documentsHash: bytes32(0)
+        });
+        emit ReleaseAgentProposed(orderId, msg.sender, agent, window);
+    }
+
+    /// @notice The other party agrees to the proposed release agent (or to having none).
+    /// @dev The party that did not propose; the same agent and window as proposed (no race).
+    /// @param orderId The order.
+    /// @param agent The proposed agent.
+    /// @param window The proposed window.
+    function agreeReleaseAgent(uint64 orderId, address agent, uint32 window) external {
+        Order storage o = _order(orderId);
+        if (msg.sender != o.exporter && msg.sender != o.cooperative) revert NotAParty(orderId, msg.sender);
+        if (o.status != PROPOSED && o.status != ACCEPTED) revert BadStatus(orderId, o.status);
+        Release storage r = releases[orderId];
+        if (r.state != AGENT_PROPOSED) revert NoAgentProposal(orderId);
+        address counterparty = r.proposedByCooperative ? o.exporter : o.cooperative;
+        if (msg.sender != counterparty) revert NotCounterparty(orderId, msg.sender);
+        if (r.agent != agent || r.window != window) revert ReleaseAgentMismatch(orderId, agent, window);
+        if (agent == address(0)) delete releases[orderId];
+        else r.state = AGENT_AGREED;
+        emit ReleaseAgentAgreed(orderId, msg.sender, agent, window);
+    }
+
+    /// @notice The exporter names a financier to fund the order for it (zero: none), with the hash
+    ///         of their agreement.
+    /// @dev Exporter only, while Proposed or Accepted. The financier must hold FINANCIER_ROLE.
+    ///      The exporter may still fund the order itself.
+    /// @param orderId The order.
+    /// @param financier The financier, or zero to name none.
+    /// @param agreementHash Hash of the exporter's financing agreement with the financier.
+    function nameFunder(uint64 orderId, address financier, bytes32 agreementHash) external {
+        Order storage o = _order(orderId);
+        if (msg.sender != o.exporter) revert NotExporter(orderId, msg.sender);
+        if (o.status != PROPOSED && o.status != ACCEPTED) revert BadStatus(orderId, o.status);
+        if (financier == address(0)) {
+            delete fundings[orderId];
+        } else {
+            if (agreementHash == bytes32(0)) revert MissingAgreement();
+            _requireRole(FINANCIER_ROLE, financier);
+            fundings[orderId] = Funding({financier: financier, funded: false, agreementHash: agreementHash});
+        }
+        emit FunderNamed(orderId, msg.sender, financier, agreementHash);
+    }
+
     /// @notice The exporter funds the escrow with the full deposit (needs a prior ERC-20 approval).
     /// @param orderId An accepted order, before its deadline.
     function fund(uint64 orderId) external nonReentrant {
         Order storage o = _order(orderId);
         if (msg.sender != o.exporter) revert NotExporter(orderId, msg.sender);
-        _requireStatus(orderId, o.status, ACCEPTED);
-        if (block.timestamp > o.deliveryDeadline) revert DeadlinePassed(orderId, o.deliveryDeadline);
-        uint256 deposit = o.deposit;
-        IERC20 token = IERC20(o.token);
-        _setStatus(orderId, o, FUNDED);
-        emit OrderFunded(orderId, msg.sender, address(token), deposit);
-        token.safeTransferFrom(msg.sender, address(this), deposit);
+        _fund(orderId, o);
+    }
+
+    /// @notice The financier named by the exporter funds the escrow for it (needs a prior ERC-20
+    ///         approval); refunds then go to the financier.
+    /// @param orderId An accepted order, before its deadline.
+    /// @param agreementHash The agreement hash the exporter named (guards against a change).
+    function fundFor(uint64 orderId, bytes32 agreementHash) external nonReentrant onlyRegistryRole(FINANCIER_ROLE) {
+        Order storage o = _order(orderId);
+        Funding storage f = fundings[orderId];
+        if (msg.sender != f.financier) revert NotFunder(orderId, msg.sender);
+        if (agreementHash != f.agreementHash) revert AgreementMismatch(orderId, agreementHash);
+        f.funded = true;
+        _fund(orderId, o);
+    }
+
+    /// @notice The cooperative (or the order's carrier) presents the shipping documents to the
+    ///         release agent, as hashes (bill of lading, certificates, the buyer's receipt ...).
+    /// @dev Order Delivered, with an agreed agent that has not acted, before the agent's deadline.
+    ///      Presenting again replaces the earlier set.
+    /// @param orderId The order.
+    /// @param documentHashes Hashes of the documents (at least one).
+    function presentDocuments(uint64 orderId, bytes32[] calldata documentHashes) external {
+        Order storage o = _order(orderId);
+        if (msg.sender != o.cooperative && (msg.sender != carriers[orderId].carrier || msg.sender == address(0))) {
+            revert NotDocumentPresenter(orderId, msg.sender);
+        }
+        _requireStatus(orderId, o.status, DELIVERED);
+        Release storage r = releases[orderId];
+        if (r.state != AGENT_AGREED && r.state != AGENT_PRESENTED) revert NoReleaseAgent(orderId);
+        uint64 deadline = o.disputeUntil + r.window;
+        if (block.timestamp > deadline) revert AgentWindowClosed(orderId, deadline);
+        if (documentHashes.length == 0) revert NoDocuments(orderId);
+        bytes32 documentsHash = keccak256(abi.encodePacked(documentHashes));
+        r.documentsHash = documentsHash;
+        r.state = AGENT_PRESENTED;
+        emit DocumentsPresented(orderId, msg.sender, documentsHash, documentHashes, deadline);
+    }
+
+    /// @notice The release agent releases the escrow against the documents presented.
+    /// @dev The order's agent (holding FINANCIER_ROLE), order Delivered, documents presented,
+    ///      before the agent's deadline. With `waiveDisputeWindow` settlement may start at once
+    ///      and the parties can no longer dispute; otherwise settlement waits for the window.
+    /// @param orderId The order.
+    /// @param documentsHash The documents hash the agent checked (must be the one presented).
+    /// @param waiveDisputeWindow Whether to waive the rest of the dispute window.
+    function release(uint64 orderId, bytes32 documentsHash, bool waiveDisputeWindow)
+        external
+        onlyRegistryRole(FINANCIER_ROLE)
+    {
+        (, Release storage r) = _agentAction(orderId);
+        if (r.state != AGENT_PRESENTED) revert DocumentsNotPresented(orderId);
+        if (documentsHash != r.documentsHash) revert DocumentsMismatch(orderId, r.documentsHash);
+        r.state = AGENT_RELEASED;
+        r.waived = waiveDisputeWindow;
+        // The order stays Delivered: settle() reads the release.
+        emit EscrowReleased(orderId, msg.sender, documentsHash, waiveDisputeWindow);
+    }
+
+    /// @notice The release agent refuses to release: the order is disputed and goes to the arbiter.
+    /// @dev The order's agent (holding FINANCIER_ROLE), order Delivered, before the agent's
+    ///      deadline, with or without documents presented.
+    /// @param orderId The order.
+    /// @param reasonHash Hash of the agent's off-chain reasons.
+    function refuseRelease(uint64 orderId, bytes32 reasonHash) external onlyRegistryRole(FINANCIER_ROLE) {
+        (Order storage o, Release storage r) = _agentAction(orderId);
+        r.state = AGENT_REFUSED;
+        _setStatus(orderId, o, DISPUTED);
+        emit ReleaseRefused(orderId, msg.sender, r.documentsHash, reasonHash);
+        emit OrderDisputed(orderId, msg.sender, reasonHash);
     }
 
     /// @notice The cooperative ships the order's consignment; the consignment is sealed.
@@ -420,6 +629,8 @@ contract SaleEscrow is ReentrancyGuard {
         if (msg.sender != o.exporter && msg.sender != o.cooperative) revert NotAParty(orderId, msg.sender);
         _requireStatus(orderId, o.status, DELIVERED);
         if (block.timestamp > o.disputeUntil) revert DisputeWindowClosed(orderId, o.disputeUntil);
+        Release storage r = releases[orderId];
+        if (r.state == AGENT_RELEASED && r.waived) revert DisputeWindowWaived(orderId);
         _setStatus(orderId, o, DISPUTED);
         emit OrderDisputed(orderId, msg.sender, reasonHash);
     }
@@ -441,8 +652,9 @@ contract SaleEscrow is ReentrancyGuard {
         emit DisputeResolved(orderId, msg.sender, payment, rulingHash);
     }
 
-    /// @notice Refund the full deposit to the exporter when the deadline passed without delivery.
-    /// @dev Anyone may call (funds only go to the exporter). A lien on the order is defaulted;
+    /// @notice Refund the full deposit to its funder when the deadline passed without delivery.
+    /// @dev Anyone may call (funds only go to the funder: the exporter, or the financier that
+    ///      funded the order for it). A lien on the order is defaulted;
     ///      a shipped consignment is cancelled so its lots may be sold again.
     /// @param orderId A funded or shipped order past its deadline.
     function refund(uint64 orderId) external nonReentrant {
@@ -451,15 +663,16 @@ contract SaleEscrow is ReentrancyGuard {
         if (st != FUNDED && st != SHIPPED) revert BadStatus(orderId, st);
         if (block.timestamp <= o.deliveryDeadline) revert DeadlineNotPassed(orderId, o.deliveryDeadline);
         uint256 amount = o.deposit;
+        address funder = _funder(orderId, o);
         _setStatus(orderId, o, REFUNDED);
-        emit OrderRefunded(orderId, o.exporter, amount);
+        emit OrderRefunded(orderId, funder, amount);
         Lien memory lien = liens[orderId];
         if (lien.financier != address(0)) {
             emit LienSettled(orderId, lien.advanceId, lien.financier, 0, lien.amountDue, true);
         }
         if (st == SHIPPED) traceability.closeConsignment(o.consignmentId, true);
         if (lien.financier != address(0)) ILienHolder(lien.market).onLienSettled(lien.advanceId, 0, lien.amountDue);
-        IERC20(o.token).safeTransfer(o.exporter, amount);
+        IERC20(o.token).safeTransfer(funder, amount);
     }
 
     // ------------------------------------------------------------------ settlement
@@ -468,8 +681,10 @@ contract SaleEscrow is ReentrancyGuard {
     /// @dev Anyone may call (the backend relays). The first call pays the waterfall's head
     ///      (exporter's unused deposit, financier, carrier, cooperative fee) and fixes the farmer
     ///      pool; every call pays the next lots from the cursor. Settleable when Delivered and
-    ///      the dispute window has closed, when Resolved, or while Settling. All state is written
-    ///      before any token leaves (checks-effects-interactions).
+    ///      the dispute window has closed (with a release agent: once it released, at once if it
+    ///      waived the window; or, if it did not act, once its deadline passed), when Resolved,
+    ///      or while Settling. All state is written before any token leaves
+    ///      (checks-effects-interactions).
     /// @param orderId The order.
     /// @param maxLots Maximum number of lots to process in this call (> 0).
     /// @return done True when the order is fully settled.
@@ -481,7 +696,7 @@ contract SaleEscrow is ReentrancyGuard {
         // slither-disable-next-line uninitialized-local
         Head memory head;
         if (st == DELIVERED) {
-            if (block.timestamp <= o.disputeUntil) revert DisputeWindowOpen(orderId, o.disputeUntil);
+            _requireReleasable(orderId, o);
             head = _startSettlement(orderId, o);
         } else if (st == RESOLVED) {
             head = _startSettlement(orderId, o);
@@ -494,7 +709,7 @@ contract SaleEscrow is ReentrancyGuard {
         // ---- interactions
         IERC20 token = IERC20(o.token);
         if (head.started) {
-            _pay(token, o.exporter, head.exporterRefund);
+            _pay(token, head.funder, head.exporterRefund);
             if (head.lien.financier != address(0)) {
                 _pay(token, head.lien.financier, head.lienPaid);
                 ILienHolder(head.lien.market).onLienSettled(head.lien.advanceId, head.lienPaid, head.lien.amountDue);
@@ -595,6 +810,23 @@ contract SaleEscrow is ReentrancyGuard {
         return (o.exporter, o.cooperative, o.token, o.status, o.deposit, liens[orderId].financier != address(0));
     }
 
+    /// @notice Who funded an order (zero before funding): the exporter, or the financier that
+    ///         funded it for the exporter. Refunds go to this address.
+    function funderOf(uint64 orderId) external view returns (address) {
+        Order storage o = _orders[orderId];
+        if (o.status < FUNDED || o.status == CANCELLED) return address(0);
+        return _funder(orderId, o);
+    }
+
+    /// @notice The release agent's deadline (0 before delivery or without an agent): after it,
+    ///         anyone may settle without the agent.
+    function agentDeadline(uint64 orderId) external view returns (uint64) {
+        Release storage r = releases[orderId];
+        uint64 until = _orders[orderId].disputeUntil;
+        if (r.agent == address(0) || until == 0) return 0;
+        return until + r.window;
+    }
+
     /// @notice What the escrow still holds for an order (tokens it will pay out or refund).
     function amountHeld(uint64 orderId) external view returns (uint256) {
         Order storage o = _orders[orderId];
@@ -615,6 +847,7 @@ contract SaleEscrow is ReentrancyGuard {
         uint256 payment = o.payment;
         uint256 rest = payment;
         h.exporterRefund = uint256(o.deposit) - payment;
+        h.funder = _funder(orderId, o);
 
         h.lien = liens[orderId];
         h.lienPaid = h.lien.amountDue < rest ? h.lien.amountDue : rest;
@@ -639,7 +872,9 @@ contract SaleEscrow is ReentrancyGuard {
         s.farmerPool = uint128(rest);
         _setStatus(orderId, o, SETTLING);
         emit SettlementStarted(orderId, o.consignmentId, payment, rest, eligible);
-        _emitPaid(orderId, o.exporter, PAY_EXPORTER_REFUND, h.exporterRefund);
+        _emitPaid(
+            orderId, h.funder, h.funder == o.exporter ? PAY_EXPORTER_REFUND : PAY_FUNDER_REFUND, h.exporterRefund
+        );
         if (h.lien.financier != address(0)) {
             emit LienSettled(
                 orderId, h.lien.advanceId, h.lien.financier, h.lienPaid, h.lien.amountDue, h.lienPaid < h.lien.amountDue
@@ -707,6 +942,54 @@ contract SaleEscrow is ReentrancyGuard {
         s.paidToFarmers = uint128(prevCut);
     }
 
+    /// @dev Funds an accepted order before its deadline with the caller's tokens; a release agent
+    ///      must be agreed (or none proposed).
+    function _fund(uint64 orderId, Order storage o) private {
+        _requireStatus(orderId, o.status, ACCEPTED);
+        if (block.timestamp > o.deliveryDeadline) revert DeadlinePassed(orderId, o.deliveryDeadline);
+        if (releases[orderId].state == AGENT_PROPOSED) revert ReleaseAgentNotAgreed(orderId);
+        uint256 deposit = o.deposit;
+        IERC20 token = IERC20(o.token);
+        _setStatus(orderId, o, FUNDED);
+        emit OrderFunded(orderId, msg.sender, address(token), deposit);
+        token.safeTransferFrom(msg.sender, address(this), deposit);
+    }
+
+    /// @dev Checks for a release-agent action: the caller is the order's agent, the order is
+    ///      Delivered, the agent has not acted yet, and its deadline has not passed.
+    function _agentAction(uint64 orderId) private view returns (Order storage o, Release storage r) {
+        o = _order(orderId);
+        r = releases[orderId];
+        if (r.agent != msg.sender || (r.state != AGENT_AGREED && r.state != AGENT_PRESENTED)) {
+            revert NotReleaseAgent(orderId, msg.sender);
+        }
+        _requireStatus(orderId, o.status, DELIVERED);
+        uint64 deadline = o.disputeUntil + r.window;
+        if (block.timestamp > deadline) revert AgentWindowClosed(orderId, deadline);
+    }
+
+    /// @dev Whether a Delivered order may start settling: without an agent once the dispute window
+    ///      closed; with one once it released (at once if it waived the window), or once its
+    ///      deadline passed without it acting (then it lapses).
+    function _requireReleasable(uint64 orderId, Order storage o) private {
+        Release storage r = releases[orderId];
+        uint8 state = r.state;
+        if (state == AGENT_AGREED || state == AGENT_PRESENTED) {
+            uint64 deadline = o.disputeUntil + r.window;
+            if (block.timestamp <= deadline) revert AwaitingReleaseAgent(orderId, deadline);
+            r.state = AGENT_LAPSED;
+            emit ReleaseAgentLapsed(orderId, r.agent, deadline);
+        } else if (state != AGENT_RELEASED || !r.waived) {
+            if (block.timestamp <= o.disputeUntil) revert DisputeWindowOpen(orderId, o.disputeUntil);
+        }
+    }
+
+    /// @dev Who funded the order: the named financier if it funded, else the exporter.
+    function _funder(uint64 orderId, Order storage o) private view returns (address) {
+        Funding storage f = fundings[orderId];
+        return f.funded ? f.financier : o.exporter;
+    }
+
     function _emitPaid(uint64 orderId, address to, uint8 kind, uint256 amount) private {
         if (amount != 0) emit WaterfallPaid(orderId, to, kind, amount);
     }
@@ -727,9 +1010,5 @@ contract SaleEscrow is ReentrancyGuard {
 
     function _requireStatus(uint64 orderId, uint8 actual, uint8 expected) private pure {
         if (actual != expected) revert BadStatus(orderId, actual);
-    }
-
-    function _requireRole(bytes32 role) private view {
-        if (!registry.hasRole(role, msg.sender)) revert MissingRole(role, msg.sender);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IClusterRegistry} from "./KonbitInterfaces.sol";
+import {RegistryGated} from "./RegistryGated.sol";
 
 /// @title Traceability
 /// @notice Harvest lots, lot splits, consignments (lots aggregated for one order), inspections
@@ -12,7 +13,7 @@ import {IClusterRegistry} from "./KonbitInterfaces.sol";
 ///      `eligibleGrams` of a consignment is kept equal to the sum of its eligible lots' grams.
 ///      After delivery the consignment is frozen: inspections of its lots revert, so the set
 ///      SaleEscrow settles against cannot change under it.
-contract Traceability {
+contract Traceability is RegistryGated {
     // ------------------------------------------------------------------ constants
 
     uint8 public constant LOT_ACTIVE = 1;
@@ -28,10 +29,6 @@ contract Traceability {
     uint8 public constant CONSIGNMENT_DELIVERED = 3;
     uint8 public constant CONSIGNMENT_CLOSED = 4;
     uint8 public constant CONSIGNMENT_CANCELLED = 5;
-
-    bytes32 private constant COOPERATIVE_ROLE = keccak256("COOPERATIVE_ROLE");
-    bytes32 private constant INSPECTOR_ROLE = keccak256("INSPECTOR_ROLE");
-    bytes32 private constant ESCROW_CONTRACT_ROLE = keccak256("ESCROW_CONTRACT_ROLE");
 
     // ------------------------------------------------------------------ types
 
@@ -51,19 +48,18 @@ contract Traceability {
         bytes32 evidenceHash;
     }
 
-    /// @dev Exactly one storage slot: 160 + 64 + 8 + 8 + 8 = 248 bits.
+    /// @dev Exactly one storage slot: 160 + 40 + 8 + 8 + 8 + 32 = 256 bits. `consignmentId` is the
+    ///      consignment the lot was last added to (live unless that consignment is cancelled; 0
+    ///      if none), so adding a lot rewrites its own slot instead of writing a new one.
+    ///      Bounds: a lot weighs at most 2^40 - 1 grams (about 1.1 million tonnes), consignment
+    ///      ids stay below 2^32.
     struct Lot {
         address farmer;
-        uint64 grams;
+        uint40 grams;
         uint8 grade;
         uint8 status;
         uint8 inspection;
-    }
-
-    /// @dev Link from a lot to the last consignment it was added to, and its index there.
-    struct LotLink {
-        uint64 consignmentId;
-        uint32 index;
+        uint32 consignmentId;
     }
 
     struct Consignment {
@@ -86,18 +82,15 @@ contract Traceability {
 
     // ------------------------------------------------------------------ storage
 
-    /// @notice The registry asked for roles and farmer membership.
-    IClusterRegistry public immutable registry;
-
     /// @notice Id the next recorded lot gets (ids start at 1).
     uint64 public nextLotId = 1;
-    /// @notice Id the next consignment gets (ids start at 1).
-    uint64 public nextConsignmentId = 1;
+    /// @notice Id the next consignment gets (ids start at 1). 32 bits: lots keep their
+    ///         consignment's id in their own slot (checked arithmetic stops at 2^32 - 1).
+    uint32 public nextConsignmentId = 1;
 
-    /// @notice Stored lot facts: farmer, grams, grade, status, inspection result.
+    /// @notice Stored lot facts: farmer, grams, grade, status, inspection result, and the
+    ///         consignment the lot was last added to (live unless cancelled; 0 if none).
     mapping(uint64 lotId => Lot) public lots;
-    /// @notice The consignment a lot was last added to (live unless that consignment is cancelled).
-    mapping(uint64 lotId => LotLink) public lotLinks;
 
     mapping(uint64 consignmentId => Consignment) private _consignments;
     // Written through a storage pointer (`list.push`) in addLots/removeLots, which Slither misses.
@@ -183,10 +176,9 @@ contract Traceability {
 
     // ------------------------------------------------------------------ errors
 
-    error ZeroAddress();
-    error MissingRole(bytes32 role, address account);
     error EmptyBatch();
     error ZeroGrams();
+    error GramsTooLarge(uint64 grams);
     error FarmerNotActiveMember(address farmer, address cooperative);
     error UnknownLot(uint64 lotId);
     error LotNotActive(uint64 lotId, uint8 status);
@@ -209,18 +201,8 @@ contract Traceability {
     error InvalidCustodyReceiver(address to);
     error CustodyBeforeShipping(uint64 consignmentId);
 
-    // ------------------------------------------------------------------ modifiers
-
-    modifier onlyRegistryRole(bytes32 role) {
-        if (!registry.hasRole(role, msg.sender)) revert MissingRole(role, msg.sender);
-        _;
-    }
-
     /// @param registry_ The ClusterRegistry.
-    constructor(IClusterRegistry registry_) {
-        if (address(registry_) == address(0)) revert ZeroAddress();
-        registry = registry_;
-    }
+    constructor(IClusterRegistry registry_) RegistryGated(registry_) {}
 
     // ------------------------------------------------------------------ lots
 
@@ -274,7 +256,7 @@ contract Traceability {
     function splitLot(uint64 lotId, uint64[] calldata parts) external returns (uint64 firstChildId) {
         Lot memory lot = _activeLot(lotId);
         _requireLotCooperative(lotId, lot.farmer);
-        _requireNotInLiveConsignment(lotId);
+        _requireNotInLiveConsignment(lotId, lot.consignmentId);
         uint256 n = parts.length;
         if (n < 2) revert InvalidSplit(lotId);
         uint256 sum = 0;
@@ -289,12 +271,14 @@ contract Traceability {
         nextLotId = firstChildId + uint64(n);
         for (uint256 i; i < n; ++i) {
             uint64 childId = firstChildId + uint64(i);
+            // Each part is at most the parent's grams, which fit in 40 bits.
             lots[childId] = Lot({
                 farmer: lot.farmer,
-                grams: parts[i],
+                grams: uint40(parts[i]),
                 grade: lot.grade,
                 status: LOT_ACTIVE,
-                inspection: lot.inspection
+                inspection: lot.inspection,
+                consignmentId: 0
             });
             emit LotSplit(lotId, childId, lot.farmer, parts[i], lot.grade, lot.inspection);
         }
@@ -326,7 +310,8 @@ contract Traceability {
 
     /// @notice Add lots of the calling cooperative to one of its open consignments.
     /// @dev Each lot must be Active, not failed, at or above the consignment's minimum grade and
-    ///      in no other live consignment.
+    ///      in no other live consignment. The farmer check is cached across consecutive lots of
+    ///      one farmer; the link to the consignment is written into the lot's own slot.
     /// @param consignmentId The consignment.
     /// @param lotIds The lots to add.
     function addLots(uint64 consignmentId, uint64[] calldata lotIds) external {
@@ -335,14 +320,19 @@ contract Traceability {
         uint8 minGrade = c.minGrade;
         uint64 total = c.totalGrams;
         uint64 eligible = c.eligibleGrams;
+        address checked = address(0);
         for (uint256 i; i < lotIds.length; ++i) {
             uint64 lotId = lotIds[i];
             Lot memory lot = _activeLot(lotId);
-            _requireLotCooperative(lotId, lot.farmer);
-            _requireNotInLiveConsignment(lotId);
+            if (lot.farmer != checked) {
+                _requireLotCooperative(lotId, lot.farmer);
+                checked = lot.farmer;
+            }
+            _requireNotInLiveConsignment(lotId, lot.consignmentId);
             if (lot.inspection == INSPECTION_FAILED) revert LotFailedInspection(lotId);
             if (lot.grade < minGrade) revert LotBelowMinGrade(lotId, lot.grade, minGrade);
-            lotLinks[lotId] = LotLink({consignmentId: consignmentId, index: uint32(list.length)});
+            // Consignment ids are 32-bit (nextConsignmentId).
+            lots[lotId].consignmentId = uint32(consignmentId);
             list.push(lotId);
             total += lot.grams;
             eligible += lot.grams;
@@ -353,6 +343,10 @@ contract Traceability {
     }
 
     /// @notice Remove lots from one of the calling cooperative's open consignments.
+    /// @dev The last lot of the list takes the removed lot's place. The place is found by scanning
+    ///      the list from its end (no per-lot index is stored, which keeps adding a lot to one
+    ///      slot rewrite): removing a recently added lot is cheap, removing the first lot of a
+    ///      consignment of n lots reads about n/4 storage slots.
     /// @param consignmentId The consignment.
     /// @param lotIds The lots to remove.
     function removeLots(uint64 consignmentId, uint64[] calldata lotIds) external {
@@ -363,17 +357,16 @@ contract Traceability {
         uint64 eligible = c.eligibleGrams;
         for (uint256 i; i < lotIds.length; ++i) {
             uint64 lotId = lotIds[i];
-            LotLink memory link = lotLinks[lotId];
-            if (link.consignmentId != consignmentId) revert LotNotInConsignment(lotId, consignmentId);
+            Lot storage stored = lots[lotId];
+            if (stored.consignmentId != consignmentId) revert LotNotInConsignment(lotId, consignmentId);
+            // A lot linked to this open consignment is in its list (removal clears the link).
             uint256 last = list.length - 1;
-            if (link.index != last) {
-                uint64 moved = list[last];
-                list[link.index] = moved;
-                lotLinks[moved].index = link.index;
-            }
+            uint256 at = last;
+            while (list[at] != lotId) --at;
+            if (at != last) list[at] = list[last];
             list.pop();
-            delete lotLinks[lotId];
-            Lot memory lot = lots[lotId];
+            stored.consignmentId = 0;
+            Lot memory lot = stored;
             total -= lot.grams;
             if (_eligible(lot, minGrade)) eligible -= lot.grams;
             emit LotRemovedFromConsignment(consignmentId, lotId, lot.grams, total, eligible);
@@ -405,14 +398,15 @@ contract Traceability {
         onlyRegistryRole(INSPECTOR_ROLE)
     {
         Lot memory lot = _activeLot(lotId);
-        uint64 consignmentId = lotLinks[lotId].consignmentId;
+        uint64 consignmentId = lot.consignmentId;
         uint64 eligible = 0;
         Lot memory updated = Lot({
             farmer: lot.farmer,
             grams: lot.grams,
             grade: grade,
             status: lot.status,
-            inspection: passed ? INSPECTION_PASSED : INSPECTION_FAILED
+            inspection: passed ? INSPECTION_PASSED : INSPECTION_FAILED,
+            consignmentId: lot.consignmentId
         });
         if (consignmentId != 0) {
             Consignment storage c = _consignments[consignmentId];
@@ -524,8 +518,8 @@ contract Traceability {
         eligibleGrams = c.eligibleGrams;
         for (uint256 i; i < rejectedLots.length; ++i) {
             uint64 lotId = rejectedLots[i];
-            if (lotLinks[lotId].consignmentId != consignmentId) revert LotNotInConsignment(lotId, consignmentId);
             Lot memory lot = lots[lotId];
+            if (lot.consignmentId != consignmentId) revert LotNotInConsignment(lotId, consignmentId);
             if (lot.status != LOT_ACTIVE) revert LotNotActive(lotId, lot.status);
             if (_eligible(lot, minGrade)) eligibleGrams -= lot.grams;
             lots[lotId].status = LOT_REJECTED;
@@ -625,7 +619,7 @@ contract Traceability {
 
     /// @notice The live consignment of a lot (0 if none).
     function liveConsignmentOf(uint64 lotId) external view returns (uint64) {
-        uint64 cid = lotLinks[lotId].consignmentId;
+        uint64 cid = lots[lotId].consignmentId;
         // Status values are small enumerations; equality is the intended test.
         // slither-disable-next-line incorrect-equality
         if (cid != 0 && _consignments[cid].status == CONSIGNMENT_CANCELLED) return 0;
@@ -635,13 +629,16 @@ contract Traceability {
     // ------------------------------------------------------------------ internals
 
     function _record(uint64 lotId, LotInput calldata input) private {
-        if (input.grams == 0) revert ZeroGrams();
+        uint64 grams = input.grams;
+        if (grams == 0) revert ZeroGrams();
+        if (grams > type(uint40).max) revert GramsTooLarge(grams);
         lots[lotId] = Lot({
             farmer: input.farmer,
-            grams: input.grams,
+            grams: uint40(grams),
             grade: input.grade,
             status: LOT_ACTIVE,
-            inspection: INSPECTION_NONE
+            inspection: INSPECTION_NONE,
+            consignmentId: 0
         });
         emit LotRecorded(
             lotId,
@@ -675,8 +672,7 @@ contract Traceability {
         if (coop != msg.sender) revert NotLotCooperative(lotId, msg.sender);
     }
 
-    function _requireNotInLiveConsignment(uint64 lotId) private view {
-        uint64 cid = lotLinks[lotId].consignmentId;
+    function _requireNotInLiveConsignment(uint64 lotId, uint64 cid) private view {
         if (cid != 0 && _consignments[cid].status != CONSIGNMENT_CANCELLED) revert LotInLiveConsignment(lotId, cid);
     }
 

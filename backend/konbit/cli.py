@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -12,8 +14,13 @@ from konbit.chain.local import ChainError, LocalChain
 from konbit.commands.mirror import register as register_mirror
 from konbit.commands.vault import register as register_vault
 from konbit.settings import Settings, SettingsError
+from konbit.sms.cli import register as register_sms
 
 log = logging.getLogger("konbit")
+
+
+#: In the chain's folder while ``konbit run`` owns the node it started (stopped on exit).
+RUN_OWNER_FILE = "started-by-run"
 
 
 def local_chain(settings: Settings) -> LocalChain:
@@ -22,13 +29,66 @@ def local_chain(settings: Settings) -> LocalChain:
         host=settings.chain_host,
         port=settings.chain_port,
         chain_id=settings.chain_id,
+        state_interval=settings.chain_state_interval,
     )
+
+
+class ChainKeeper:
+    """Keeps ``konbit run``'s managed chain up while it serves.
+
+    The node runs in its own session, so that a crash of the server (even a ``kill -9`` of
+    its whole process group) leaves the chain running. When the node dies, the keeper
+    starts it again from its state file (up to a second behind: the outbox sends the lost
+    transactions again); meanwhile it keeps a copy of the last whole state dump.
+    """
+
+    def __init__(self, chain: LocalChain, *, every: float = 1.0, backup_every: float = 5.0):
+        self.chain = chain
+        self.every = every
+        self.backup_every = backup_every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chain-keeper", daemon=True)
+
+    def start(self) -> ChainKeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        next_backup = 0.0
+        down_since: float | None = None
+        while not self._stop.wait(self.every):
+            try:
+                if self.chain.status().running:
+                    down_since = None
+                    if time.monotonic() >= next_backup:
+                        next_backup = time.monotonic() + self.backup_every
+                        self.chain.backup_state()
+                    continue
+                if self.chain.recorded_pid() is not None:
+                    continue  # alive but not answering yet (loading its state, busy)
+                down_since = down_since or time.monotonic()
+                log.warning("the local chain at %s is down; starting it again", self.chain.url)
+                status = self.chain.start(detach=True)
+                log.warning(
+                    "local chain started again at block %s (down %.1fs)",
+                    status.block_number,
+                    time.monotonic() - down_since,
+                )
+                down_since = None
+            except Exception:
+                log.exception("chain keeper: could not start the local chain; retrying")
 
 
 def cmd_chain(settings: Settings, args: argparse.Namespace) -> int:
     chain = local_chain(settings)
     if args.action == "up":
         status = chain.start(detach=True)
+        # Brought up by hand: it stays up when a `konbit run` attached to it stops.
+        (chain.state_dir / RUN_OWNER_FILE).unlink(missing_ok=True)
         print(
             f"chain up: {status.url} chain id {status.chain_id}, block {status.block_number}"
             f"{'' if status.managed else ' (attached to a node already listening)'}"
@@ -111,19 +171,30 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from konbit.services.deploy import deploy
     from konbit.settings import LOCAL_CHAIN_IDS
 
+    # SIGTERM (docker stop, systemd, kill) ends like Ctrl-C, through the `finally` below
+    # that stops the chain: it runs in its own session, so the signal does not reach it.
+    # (uvicorn serves SIGTERM itself, then raises it again once it has shut down.)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     chain = local_chain(settings) if settings.managed_chain else None
-    started_here = False
+    owned = False
+    keeper: ChainKeeper | None = None
     if chain is not None:
+        marker = chain.state_dir / RUN_OWNER_FILE
         already = chain.status().running
-        status = chain.start()
-        started_here = not already
+        # In its own session: a crash of this process (group) leaves the chain running.
+        status = chain.start(detach=True)
+        if not already:
+            marker.write_text("konbit run\n")
+        # Ours to stop on exit: started now, or by a `konbit run` that crashed.
+        owned = status.managed and marker.exists()
         log.info(
             "local chain %s at %s (chain id %s, block %s)",
-            "started" if started_here else "attached",
+            "attached" if already else "started",
             status.url,
             status.chain_id,
             status.block_number,
         )
+        keeper = ChainKeeper(chain).start()
     try:
         runtime = Runtime(settings)
         try:
@@ -138,12 +209,22 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
+            # A line per request costs the server more than many requests do; errors and
+            # refusals are logged by the app itself.
+            access_log=settings.log_level.upper() == "DEBUG",
         )
     finally:
-        if chain is not None and started_here:
+        if keeper is not None:
+            keeper.stop()
+        if chain is not None and owned:
             chain.stop()
+            (chain.state_dir / RUN_OWNER_FILE).unlink(missing_ok=True)
             log.info("local chain stopped; state saved to %s", chain.state_file)
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -238,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     register_vault(sub)
     register_mirror(sub)
+    register_sms(sub)
     return parser
 
 

@@ -3,7 +3,9 @@
 ``konbit demo`` serves the backend and, once it answers, runs this season against it
 (the first time only: a marker in the data dir remembers). Everything goes through the
 same endpoints an exporter, cooperative, carrier, inspector and financier would use, so
-the demo doubles as a tour of the API. Time jumps (the dispute window) use Anvil's
+the demo doubles as a tour of the API. The order has a release agent (the financier, agreed
+by exporter and cooperative before funding) that releases the escrow once the cooperative
+presents the shipping documents. Time jumps (the dispute window) use Anvil's
 ``evm_increaseTime``: local chains only.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_utils import keccak
 
 from konbit.access.keys import issue_key
 from konbit.roles import Role
@@ -29,6 +32,14 @@ FARMERS = (
     ("Bazile Pierre", 120_000),
     ("Clotilde Jean", 60_000),
     ("Dieudonné Louis", 110_000),
+)
+#: The shipping documents the cooperative presents to the release agent (their hashes only
+#: go on chain; the documents themselves stay with the parties).
+DOCUMENTS = (
+    "bill of lading KB-2026-0001",
+    "phytosanitary certificate HT-PHY-2026-0417",
+    "hot-water treatment certificate HWT-2026-0417",
+    "buyer's receipt, Port of Miami",
 )
 
 
@@ -137,6 +148,10 @@ def run_season(
         )
     )
     order = _first(body, "OrderProposed", "orderId")
+    say("the financier is the order's release agent, agreed by exporter and cooperative")
+    agent = {"agent": addr["financier"], "window_seconds": 2 * DAY}
+    _ok(exporter.post(f"/exporter/orders/{order}/release-agent", params=w, json=agent))
+    _ok(coop.post(f"/cooperative/orders/{order}/release-agent/agree", params=w, json=agent))
     _ok(coop.post(f"/cooperative/orders/{order}/accept", params=w))
     _ok(exporter.post(f"/exporter/orders/{order}/fund", params=w))
 
@@ -257,6 +272,25 @@ def run_season(
             json={"accepted_grams": accepted, "rejected_lots": []},
         )
     )
+    say("shipping documents presented to the release agent; it checks them and releases")
+    documents = ["0x" + keccak(text=d).hex() for d in DOCUMENTS]
+    body = _ok(
+        coop.post(
+            f"/cooperative/orders/{order}/documents",
+            params=w,
+            json={"document_hashes": documents},
+        )
+    )
+    documents_hash = next(
+        e["args"]["documentsHash"] for e in body["events"] if e["event"] == "DocumentsPresented"
+    )
+    _ok(
+        financier.post(
+            f"/financier/orders/{order}/release",
+            params=w,
+            json={"documents_hash": documents_hash, "waive_dispute_window": False},
+        )
+    )
     runtime.rpc.call("evm_increaseTime", 4 * DAY)
     runtime.rpc.call("evm_mine")
     coin = runtime.contracts().stablecoin
@@ -279,6 +313,7 @@ def run_season(
         "farmers": farmers,
         "settlement": body,
         "balances_before_settlement": before,
+        "documents": documents,
     }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from konbit import __version__
+from konbit import __version__, web
 from konbit.api import problems
 from konbit.api.body_limit import BodyLimit
 from konbit.api.rate_limit import KeyRateLimit
@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         version=__version__,
         summary="Traceability ledger for smallholder clusters",
         lifespan=lifespan,
+        # /docs and /redoc are konbit.web's, on locally served assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         *sms.routers(settings),
     ):
         app.include_router(router)
+    web.install(app)
     return app
 
 

@@ -84,3 +84,68 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
     assert down.returncode == 0 and "state saved" in down.stdout
     assert (tmp_path / "chain" / "state.json").stat().st_size > 0
     assert run("status").returncode == 3
+
+
+def test_the_node_itself_is_started_not_the_npm_wrapper(tmp_path: Path) -> None:
+    with LocalChain(tmp_path / "chain", port=free_port()) as chain:
+        pid = chain.recorded_pid()
+        assert pid is not None
+        # A SIGKILL to this pid stops the chain (a Node.js wrapper would leave it running).
+        assert Path(f"/proc/{pid}/exe").resolve().name == "anvil"
+
+
+def test_konbit_runs_its_chain_with_a_short_state_interval(tmp_path: Path) -> None:
+    from konbit.cli import local_chain
+    from konbit.settings import Settings
+
+    chain = local_chain(Settings.load(env_file=None, environ={}, data_dir=tmp_path))
+    command = chain.command()
+    assert command[command.index("--state-interval") + 1] == "1"
+    assert Path(command[0]).name == "anvil" and "node_modules/.bin" not in command[0]
+
+
+def test_a_dump_cut_short_by_a_kill_falls_back_to_the_last_whole_one(tmp_path: Path) -> None:
+    recipient = Account.create().address
+    chain = LocalChain(tmp_path / "chain", port=free_port())
+    chain.start()
+    try:
+        _send_value(chain.url, recipient, 777)
+    finally:
+        assert chain.stop()
+    assert chain.backup_state(settled=0)  # what `konbit run` does every few seconds
+    assert not chain.backup_state(settled=0)  # nothing new since
+    whole = chain.state_file.read_bytes()
+    chain.state_file.write_bytes(whole[: len(whole) // 2])  # killed while writing it
+
+    again = LocalChain(tmp_path / "chain", port=free_port())
+    again.start()
+    try:
+        assert Web3(Web3.HTTPProvider(again.url)).eth.get_balance(recipient) == 777
+    finally:
+        again.stop()
+    assert (tmp_path / "chain" / "state.broken.json").stat().st_size == len(whole) // 2
+
+
+def test_the_genesis_survives_restarts_and_kills(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    chain = LocalChain(tmp_path / "chain", port=free_port(), state_interval=1)
+    chain.start()
+    w3 = Web3(Web3.HTTPProvider(chain.url))
+    genesis = w3.eth.get_block(0)["hash"]
+    try:
+        for _ in range(3):  # Anvil adds a genesis of its own to its dump at every start
+            _send_value(chain.url, Account.create().address, 1)
+            time.sleep(1.5)  # a periodic dump
+            pid = chain.recorded_pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            chain.start()
+            assert w3.eth.get_block(0)["hash"] == genesis
+    finally:
+        chain.stop()
+    again = LocalChain(tmp_path / "chain", port=free_port())
+    with again:
+        assert Web3(Web3.HTTPProvider(again.url)).eth.block_number == 3

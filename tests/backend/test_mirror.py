@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from konbit.chain.local import LocalChain, free_port
 from konbit.cli import main as konbit_main
@@ -29,6 +30,7 @@ from konbit.mirror.models import (
     LotStatus,
     OrderStatus,
     Payout,
+    ReleaseState,
     SaleOrder,
     TransportJob,
 )
@@ -36,7 +38,7 @@ from konbit.mirror.verify import verify
 from konbit.profiles.models import FarmerProfile
 from konbit.runtime import Runtime
 from konbit.services.deploy import deploy
-from konbit.services.season import USD, Season
+from konbit.services.season import DAY, DOCUMENTS, DOCUMENTS_HASH, USD, Season
 from konbit.settings import Settings
 
 
@@ -105,7 +107,30 @@ def test_season_projection_equals_rebuild_and_verifies(runtime: Runtime) -> None
             2: OrderStatus.REFUNDED,
             3: OrderStatus.SETTLED,
             4: OrderStatus.CANCELLED,
+            5: OrderStatus.SETTLED,
+            6: OrderStatus.SETTLED,
+            7: OrderStatus.SETTLED,
         }
+        # release agents: released (financier-funded, window waived), refused, lapsed
+        released, refused, lapsed = orders[5], orders[6], orders[7]
+        assert released.funder == released.funding_financier == season.financier
+        assert released.funding_agreement_hash == "0x" + "a9" * 32
+        assert released.release_agent == season.financier and released.agent_window == DAY
+        assert released.release_state == ReleaseState.RELEASED and released.release_waived
+        assert released.documents_hash == "0x" + DOCUMENTS_HASH.hex()
+        assert json.loads(released.document_hashes or "[]") == ["0x" + d.hex() for d in DOCUMENTS]
+        assert released.documents_presented_by == season.coop
+        assert released.agent_deadline == (released.dispute_until or 0) + DAY
+        assert refused.release_state == ReleaseState.REFUSED and refused.funder == season.exporter
+        assert refused.release_reason_hash == "0x" + "55" * 32
+        assert refused.disputed_by == season.financier
+        assert lapsed.release_state == ReleaseState.LAPSED and lapsed.release_waived is None
+        refunds = {
+            (p.order_id, p.kind, p.payee)
+            for p in s.exec(select(Payout).where(col(Payout.kind).endswith("refund"))).scalars()
+        }
+        assert (1, "exporter_refund", season.exporter) in refunds
+        assert (5, "funder_refund", season.financier) in refunds
         a = orders[1]
         assert a.payment == 160 * USD and a.accepted_grams == 80_000
         assert a.paid_to_farmers == a.farmer_pool == 94 * USD
@@ -244,6 +269,7 @@ def test_verify_reports_an_injected_discrepancy(
     season.setup()
     season.order(10_000)
     season.record([(season.farmers[0], 1_000)] * 3)
+    season.agent_order(1_000, financier_funds=True)  # order 2: funder and release agent
     for key, value in {
         "DATA_DIR": str(runtime.settings.data_dir),
         "RPC_URL": runtime.settings.effective_rpc_url,
@@ -260,11 +286,17 @@ def test_verify_reports_an_injected_discrepancy(
         conn.execute(
             update(SaleOrder.__table__).values(status=OrderStatus.SETTLED)  # type: ignore[attr-defined]
         )
+        conn.execute(
+            update(SaleOrder.__table__)  # type: ignore[attr-defined]
+            .where(SaleOrder.__table__.c.order_id == 2)  # type: ignore[attr-defined]
+            .values(funder=season.exporter, release_state=ReleaseState.RELEASED)
+        )
     report = verify(runtime)
     fields = {(m.entity, m.key, m.field) for m in report.mismatches}
     assert ("lot", 2, "grams") in fields
     assert ("order", 1, "status") in fields
     assert ("order", 1, "escrow held") in fields
+    assert ("order", 2, "funder") in fields and ("order", 2, "release_state") in fields
     assert konbit_main(["verify"]) == 1
     out = capsys.readouterr().out
     assert "MISMATCH lot 2: grams is 999 in SQL, 1000 on chain" in out

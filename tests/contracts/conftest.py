@@ -93,6 +93,7 @@ def system():
     s.usd.faucet(s.financier, 1_000_000 * USD, {"from": s.financier})
     s.usd.approve(s.escrow, 2**256 - 1, {"from": s.exporter})
     s.usd.approve(s.finance, 2**256 - 1, {"from": s.financier})
+    s.usd.approve(s.escrow, 2**256 - 1, {"from": s.financier})  # funds orders for exporters
     return s
 
 

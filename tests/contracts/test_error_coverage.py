@@ -13,6 +13,7 @@ CONTRACTS = [
     "LogisticsMarket",
     "FinanceMarket",
     "TestStablecoin",
+    "RegistryGated",
 ]
 
 

@@ -1,5 +1,7 @@
 """Stateful property test (hypothesis, brownie's state_machine) over random sequences of
-propose / fund / advance / ship / confirm / settle-in-chunks / refund / dispute / resolve / time.
+propose / fund (by the exporter or by a financier for it) / advance / ship / confirm / present
+documents / release (dispute window waived or not) / refuse / settle-in-chunks / refund / dispute /
+resolve / time, with a release agent on some orders.
 
 Checked after every step:
   * the escrow's token balance equals what it still owes (sum of SaleEscrow.amountHeld, and the
@@ -7,12 +9,16 @@ Checked after every step:
   * nothing is paid twice (each lot gets at most one FarmerPaid; cursors only advance);
   * the sum paid out never exceeds the sum paid in (globally and per order);
   * each farmer's balance equals the pro-rata rule applied to the lots settled so far
-    (share_k = floor(pool*C_k/E) - floor(pool*C_{k-1}/E)), within one unit per lot of exact.
+    (share_k = floor(pool*C_k/E) - floor(pool*C_{k-1}/E)), within one unit per lot of exact;
+  * money is conserved per order: once settled or refunded, what left the escrow for it
+    (refund, waterfall, farmers) is exactly its deposit, and every refund went to whoever funded;
+  * a release agent's order never starts settling before the agent released (at once only if
+    it waived the dispute window) or its deadline passed.
 """
 
-from brownie import chain
+from brownie import chain, web3
 from brownie.test import strategy
-from conftest import CERT, DAY, USD, consignment, record
+from conftest import CERT, DAY, USD, consignment, err, record
 from hypothesis import settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -36,7 +42,15 @@ ST = {
     "hours": strategy("uint8", min_value=1, max_value=60),
     "chunk": strategy("uint8", min_value=1, max_value=4),
     "n_steps": strategy("uint8", min_value=1, max_value=6),
+    "mode": strategy("uint8", max_value=3),  # bit 0: release agent; bit 1: a financier funds
+    "waive": strategy("bool"),
 }
+
+AGENT_WINDOW = DAY // 2
+AGREEMENT = "0x" + "a9" * 32
+DOCS = ["0x" + "d1" * 32, "0x" + "d2" * 32]
+DOCS_HASH = web3.keccak(hexstr="".join(d[2:] for d in DOCS))
+AGENT_AGREED, AGENT_PRESENTED, AGENT_RELEASED = 2, 3, 4
 
 
 def _st(*names):
@@ -56,12 +70,14 @@ FUNDED, SHIPPED, DELIVERED, DISPUTED, RESOLVED, SETTLING, SETTLED, REFUNDED = (
 
 
 class Model:
-    def __init__(self, oid, cid, lots, deposit, price, fee_bps):
+    def __init__(self, oid, cid, lots, deposit, price, fee_bps, agent, financed):
         self.oid, self.cid, self.lots = oid, cid, lots  # lots: [(lotId, farmer, grams)]
         self.deposit, self.price, self.fee_bps = deposit, price, fee_bps
         self.cum, self.cursor, self.pool, self.eligible = 0, 0, 0, 0
         self.excluded = set()
-        self.out = 0
+        self.out = 0  # what left the escrow for this order (events)
+        self.agent, self.financed = agent, financed
+        self.funder = None
 
 
 class EscrowMachine(RuleBasedStateMachine):
@@ -81,40 +97,54 @@ class EscrowMachine(RuleBasedStateMachine):
         return live[i % len(live)] if live else None
 
     # ------------------------------------------------------------------ rules
-    @initialize(**_st("n_lots", "grams", "price", "fee"))
-    def init_orders(self, n_lots, grams, price, fee):
-        """Start every run with two accepted orders, one funded and shipped."""
-        self.rule_propose(n_lots, grams, price, fee)
-        self.rule_propose(max(1, n_lots // 2), grams + 1, price + 1, fee // 2)
+    @initialize(**_st("n_lots", "grams", "price", "fee", "mode"))
+    def init_orders(self, n_lots, grams, price, fee, mode):
+        """Start every run with two accepted orders, one funded and shipped; the second has a
+        release agent and is funded by a financier unless `mode` says otherwise."""
+        self.rule_propose(n_lots, grams, price, fee, mode)
+        self.rule_propose(max(1, n_lots // 2), grams + 1, price + 1, fee // 2, 3 - mode)
         self.rule_fund(0)
         self.rule_fund(0)
         self.rule_ship(0)
 
-    @rule(**_st("n_lots", "grams", "price", "fee"))
-    def rule_propose(self, n_lots, grams, price, fee):
+    @rule(**_st("n_lots", "grams", "price", "fee", "mode"))
+    def rule_propose(self, n_lots, grams, price, fee, mode):
         s = self.s
         sizes = [grams + 997 * k for k in range(n_lots)]
         total = sum(sizes)
         oid = s.escrow.propose(
             s.coop, s.usd, 1, total, price, 2, chain.time() + 6 * DAY, fee, {"from": s.exporter}
         ).return_value
+        agent, financed = bool(mode & 1), bool(mode & 2)
+        if agent:
+            s.escrow.proposeReleaseAgent(oid, s.financier, AGENT_WINDOW, {"from": s.exporter})
+            s.escrow.agreeReleaseAgent(oid, s.financier, AGENT_WINDOW, {"from": s.coop})
+        if financed:
+            s.escrow.nameFunder(oid, s.financier, AGREEMENT, {"from": s.exporter})
         s.escrow.accept(oid, {"from": s.coop})
         pairs = [(s.farmers[(k * 7 + grams) % 4], g) for k, g in enumerate(sizes)]
         ids = record(s, pairs)
         cid = consignment(s, oid, ids)
         deposit = total * price // 1000
         STATS["proposals"] += 1
-        self.orders.append(
-            Model(
-                oid, cid, [(i, f.address, g) for i, (f, g) in zip(ids, pairs)], deposit, price, fee
-            )
-        )
+        lots = [(i, f.address, g) for i, (f, g) in zip(ids, pairs)]
+        self.orders.append(Model(oid, cid, lots, deposit, price, fee, agent, financed))
+        STATS["with_agent"] += agent
 
     @rule(**_st("i"))
     def rule_fund(self, i):
+        s = self.s
         m = self._pick(i, [2])
-        if m and chain.time() < self.s.escrow.getOrder(m.oid)[1] - 60:
-            self.s.escrow.fund(m.oid, {"from": self.s.exporter})
+        if m and chain.time() < s.escrow.getOrder(m.oid)[1] - 60:
+            if m.financed:
+                tx = s.escrow.fundFor(m.oid, AGREEMENT, {"from": s.financier})
+                m.funder = s.financier.address
+                STATS["funds_by_financier"] += 1
+            else:
+                tx = s.escrow.fund(m.oid, {"from": s.exporter})
+                m.funder = s.exporter.address
+            assert tx.events["OrderFunded"]["funder"] == m.funder
+            assert s.escrow.funderOf(m.oid) == m.funder
             self.total_in += m.deposit
             STATS["funds"] += 1
 
@@ -158,22 +188,66 @@ class EscrowMachine(RuleBasedStateMachine):
     def rule_dispute(self, i):
         m = self._pick(i, [DELIVERED])
         if m and chain.time() < self.s.escrow.getOrder(m.oid)[9] - 60:
+            release = self.s.escrow.releases(m.oid)
+            if release[2] == AGENT_RELEASED and release[4]:
+                return  # the agent waived the dispute window
             self.s.escrow.dispute(m.oid, CERT, {"from": self.s.exporter})
+
+    def _agent_open(self, m):
+        """The agent may still act on this Delivered order (agreed/presented, before deadline)."""
+        e = self.s.escrow
+        return (
+            m.agent
+            and e.releases(m.oid)[2] in (AGENT_AGREED, AGENT_PRESENTED)
+            and chain.time() < e.agentDeadline(m.oid) - 60
+        )
+
+    @rule(**_st("i"))
+    def rule_present_documents(self, i):
+        m = self._pick(i, [DELIVERED])
+        if m and self._agent_open(m):
+            self.s.escrow.presentDocuments(m.oid, DOCS, {"from": self.s.coop})
+            STATS["presentations"] += 1
+
+    @rule(**_st("i", "waive"))
+    def rule_release(self, i, waive):
+        s = self.s
+        m = self._pick(i, [DELIVERED])
+        if m and self._agent_open(m) and s.escrow.releases(m.oid)[2] == AGENT_PRESENTED:
+            s.escrow.release(m.oid, DOCS_HASH, waive, {"from": s.financier})
+            STATS["releases_waived" if waive else "releases"] += 1
+
+    @rule(**_st("i"))
+    def rule_refuse(self, i):
+        s = self.s
+        m = self._pick(i, [DELIVERED])
+        if m and self._agent_open(m):
+            tx = s.escrow.refuseRelease(m.oid, CERT, {"from": s.financier})
+            assert s.escrow.getOrder(m.oid)[2] == DISPUTED
+            assert tx.events["OrderDisputed"]["by"] == s.financier
+            STATS["refusals"] += 1
 
     @rule(**_st("i", "frac"))
     def rule_resolve(self, i, frac):
         m = self._pick(i, [DISPUTED])
         if m:
             self.s.escrow.resolveDispute(
-                m.oid, m.deposit * frac // 100, CERT, {"from": self.s.arbiter}
+                m.oid, m.deposit * min(frac, 100) // 100, CERT, {"from": self.s.arbiter}
             )
             STATS["resolutions"] += 1
 
     @rule(**_st("i"))
     def rule_refund(self, i):
+        s = self.s
         m = self._pick(i, [FUNDED, SHIPPED])
-        if m and chain.time() > self.s.escrow.getOrder(m.oid)[1] + 1:
-            self.s.escrow.refund(m.oid, {"from": self.s.outsider})
+        if m and chain.time() > s.escrow.getOrder(m.oid)[1] + 1:
+            before = s.usd.balanceOf(m.funder)
+            tx = s.escrow.refund(m.oid, {"from": s.outsider})
+            ev = tx.events["OrderRefunded"]
+            assert ev["funder"] == m.funder and ev["amount"] == m.deposit
+            assert s.usd.balanceOf(m.funder) - before == m.deposit
+            m.out += ev["amount"]
+            assert m.out == m.deposit
             STATS["refunds"] += 1
 
     @rule(**_st("hours"))
@@ -188,14 +262,33 @@ class EscrowMachine(RuleBasedStateMachine):
         if not m:
             return
         st = s.escrow.getOrder(m.oid)[2]
-        if st == DELIVERED and chain.time() <= s.escrow.getOrder(m.oid)[9] + 1:
-            # let the dispute window lapse (time is part of the random walk anyway)
-            chain.sleep(s.escrow.getOrder(m.oid)[9] - chain.time() + 2)
-            chain.mine()
+        release = s.escrow.releases(m.oid)
+        waived = release[2] == AGENT_RELEASED and release[4]
+        if st == DELIVERED and not waived:
+            # without a (waiving) release, settlement waits for the dispute window, and for an
+            # agent that has not acted, for its deadline (time is part of the random walk anyway)
+            until = s.escrow.getOrder(m.oid)[9]
+            error = "DisputeWindowOpen"
+            if release[2] in (AGENT_AGREED, AGENT_PRESENTED):
+                until, error = s.escrow.agentDeadline(m.oid), "AwaitingReleaseAgent"
+            if chain.time() < until - 60:
+                with err(error):  # the contract holds the money until then
+                    s.escrow.settle(m.oid, chunk, {"from": s.outsider})
+            if chain.time() <= until + 1:
+                chain.sleep(until - chain.time() + 2)
+                chain.mine()
         tx = s.escrow.settle(m.oid, chunk, {"from": s.outsider})
         if "SettlementStarted" in tx.events:
             m.pool = tx.events["SettlementStarted"]["farmerPool"]
             assert tx.events["SettlementStarted"]["eligibleGrams"] == m.eligible
+            if "ReleaseAgentLapsed" in tx.events:
+                STATS["agent_lapsed"] += 1
+            heads = list(tx.events["WaterfallPaid"]) if "WaterfallPaid" in tx.events else []
+            for ev in heads:
+                if ev["kind"] in (1, 6):  # the unused deposit: back to whoever funded
+                    assert ev["payee"] == m.funder
+                    assert ev["kind"] == (6 if m.financed else 1)
+                m.out += ev["amount"]
         events = list(tx.events["FarmerPaid"]) if "FarmerPaid" in tx.events else []
         # model: the next `chunk` lots from the cursor, telescoping floor shares
         expected = []
@@ -217,12 +310,14 @@ class EscrowMachine(RuleBasedStateMachine):
         for e in events:
             assert e["lotId"] not in self.paid_lots, "lot paid twice"
             self.paid_lots.add(e["lotId"])
+            m.out += e["amount"]
         assert s.escrow.settlements(m.oid)[2] == m.cursor
         STATS["settle_calls"] += 1
         if m.cursor == len(m.lots):
             assert tx.return_value is True
             assert s.escrow.getOrder(m.oid)[2] == SETTLED
             assert m.cum == (m.eligible if m.pool else 0)
+            assert m.out == m.deposit, "settled order: paid out != deposit"
             STATS["orders_settled"] += 1
 
     # ------------------------------------------------------------------ invariants
@@ -238,7 +333,7 @@ class EscrowMachine(RuleBasedStateMachine):
             self.invariant_farmers_pro_rata()
 
     def _progress_once(self, i, frac, mask, chunk):
-        m = self._pick(i, [2, FUNDED, SHIPPED, DELIVERED, RESOLVED, SETTLING])
+        m = self._pick(i, [2, FUNDED, SHIPPED, DELIVERED, DISPUTED, RESOLVED, SETTLING])
         if not m:
             return
         st = self.s.escrow.getOrder(m.oid)[2]
@@ -249,6 +344,17 @@ class EscrowMachine(RuleBasedStateMachine):
             self._run_on(idx, [FUNDED], self.rule_ship)
         elif st == SHIPPED:
             self._run_on(idx, [SHIPPED], lambda j: self.rule_confirm(j, frac, mask))
+        elif st == DISPUTED:
+            self._run_on(idx, [DISPUTED], lambda j: self.rule_resolve(j, frac))
+        elif st == DELIVERED and self._agent_open(m) and frac % 4 != 3:
+            # the agent's part (frac % 4 == 3: it stays away and lapses): refuse, or documents
+            # then release (waiving the dispute window on odd frac)
+            if frac % 4 == 2:
+                self._run_on(idx, [DELIVERED], self.rule_refuse)
+            elif self.s.escrow.releases(m.oid)[2] == AGENT_AGREED:
+                self._run_on(idx, [DELIVERED], self.rule_present_documents)
+            else:
+                self._run_on(idx, [DELIVERED], lambda j: self.rule_release(j, frac % 2 == 1))
         else:
             self._run_on(idx, [DELIVERED, RESOLVED, SETTLING], lambda j: self.rule_settle(j, chunk))
 
@@ -262,6 +368,7 @@ class EscrowMachine(RuleBasedStateMachine):
     rule_progress_again = rule_progress
     rule_progress_more = rule_progress
     rule_settle_again = rule_settle
+    rule_release_again = rule_release
 
     @invariant()
     def invariant_balance_equals_owed(self):
@@ -304,11 +411,15 @@ def test_stateful_escrow(system):
     system.escrow.setDisputeWindow(DAY, {"from": system.admin})
     chain.snapshot()
     # hypothesis (6.27) generates mostly short runs (its first examples get tiny buffers), hence
-    # rule_progress walking several lifecycle steps per call; sized to keep the suite < 5 min.
+    # rule_progress walking several lifecycle steps per call; 24 examples reach every agent path
+    # (release, waived release, refusal, lapse) and keep this test under two minutes.
     run_state_machine_as_test(
         EscrowMachine,
         settings=settings(
-            max_examples=12, stateful_step_count=20, deadline=None, derandomize=True, database=None
+            max_examples=24, stateful_step_count=20, deadline=None, derandomize=True, database=None
         ),
     )
     print("stateful coverage:", dict(STATS))
+    # the derandomized walk reaches every path this test is about
+    for path in ("funds_by_financier", "releases", "releases_waived", "refusals", "agent_lapsed"):
+        assert STATS[path] > 0, f"the walk never took {path}: {dict(STATS)}"

@@ -24,7 +24,7 @@ def test_record_lot_single(system):
     t = system.trace
     tx = t.recordLot(lot_input(system.farmer, 12_345, grade=2), {"from": system.coop})
     lot_id = tx.return_value
-    assert list(t.lots(lot_id)) == [system.farmer, 12_345, 2, t.LOT_ACTIVE(), 0]
+    assert list(t.lots(lot_id)) == [system.farmer, 12_345, 2, t.LOT_ACTIVE(), 0, 0]
     ev = tx.events["LotRecorded"]
     assert (
         ev["lotId"] == lot_id and ev["farmer"] == system.farmer and ev["cooperative"] == system.coop
@@ -53,6 +53,9 @@ def test_record_errors(system):
         t.recordLots([], {"from": system.coop})
     with err("ZeroGrams"):
         t.recordLot(lot_input(system.farmer, 0), {"from": system.coop})
+    with err("GramsTooLarge"):
+        t.recordLot(lot_input(system.farmer, 2**40), {"from": system.coop})
+    t.recordLot(lot_input(system.farmer, 2**40 - 1), {"from": system.coop})  # the bound
     with err("FarmerNotActiveMember"):
         t.recordLot(lot_input(system.farmer, 5), {"from": system.coop2})
     system.registry.setFarmerActive(system.farmer, False, {"from": system.coop})
@@ -110,13 +113,37 @@ def test_consignment_add_remove_cancel(system):
     ev = tx.events["LotRemovedFromConsignment"]
     assert ev["totalGrams"] == 9_000 and ev["eligibleGrams"] == 9_000
     assert sorted(t.consignmentLots(cid)) == sorted(lots[1:])
-    assert t.lotLinks(lots[3])[1] == 0  # moved into the removed slot
+    # the last lot moved into the removed one's place
+    assert list(t.consignmentLots(cid)) == [lots[3], lots[1], lots[2]]
+    assert t.lots(lots[0])[5] == 0 and t.lots(lots[3])[5] == cid
     assert t.liveConsignmentOf(lots[0]) == 0
     tx = t.cancelConsignment(cid, {"from": system.coop})
     assert tx.events["ConsignmentStatusChanged"]["status"] == t.CONSIGNMENT_CANCELLED()
     assert t.liveConsignmentOf(lots[1]) == 0
     cid2 = consignment(system, 8, lots[1:])  # lots are free again
     assert t.consignmentInfo(cid2)[4] == 3
+
+
+def test_remove_lots_any_position(system):
+    """Removal finds each lot by scanning the list from its end; the last lot takes its place."""
+    t = system.trace
+    lots = record(system, [(system.farmers[i % 4], 1_000 + i) for i in range(9)])
+    cid = consignment(system, 1, lots)
+    expected = list(lots)
+    for lot in [lots[0], lots[8], lots[4], lots[5], lots[1]]:
+        t.removeLots(cid, [lot], {"from": system.coop})
+        at = expected.index(lot)
+        expected[at] = expected[-1]
+        expected.pop()
+        assert list(t.consignmentLots(cid)) == expected
+        assert t.liveConsignmentOf(lot) == 0
+    t.removeLots(cid, [expected[0], expected[-1]], {"from": system.coop})
+    info = t.consignmentInfo(cid)
+    assert info[4] == 2 and info[5] == sum(t.lots(lot)[1] for lot in t.consignmentLots(cid))
+    with err("LotNotInConsignment"):
+        t.removeLots(cid, [lots[0]], {"from": system.coop})
+    t.addLots(cid, [lots[0]], {"from": system.coop})  # a removed lot may come back
+    assert t.consignmentLots(cid)[-1] == lots[0] and t.lots(lots[0])[5] == cid
 
 
 def test_consignment_errors(system):

@@ -293,7 +293,7 @@ class Schemas:
         r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,12}$": "d7ns5qzk",
         r"^[0-9bcdefghjkmnpqrstuvwxyz]{1,5}$": "d7ns5",
         r"^\+[1-9][0-9]{6,14}$": "+50937000001",
-        r"^0x[0-9a-fA-F]+$": "0x00",
+        r"^0x(?:[0-9a-fA-F]{2})+$": "0x00",
         r"^[^\x00-\x1f\x7f-\x9f]*$": "Konbit text",
     }
     # Fields whose first enum value is refused by the handler, not by the schema.
@@ -346,6 +346,8 @@ class Schemas:
         if kind == "object":
             props = schema.get("properties", {})
             return {k: self.valid(props[k], k) for k in schema.get("required", [])}
+        if kind == "array" and "prefixItems" in schema:
+            return [self.valid(item) for item in schema["prefixItems"]]
         if kind == "array":
             return [self.valid(schema["items"]) for _ in range(max(1, schema.get("minItems", 1)))]
         if kind == "integer":

@@ -2,10 +2,10 @@
 
 Records are made through the API (lots with a plot, lot 1's disclosed to the exporter;
 order 1 with an advance funded by an offer, an inspected lot, shipped in a consignment
-handed to the carrier of an awarded job; order 2 with an open advance request and a job open
-for bids), then every read the OpenAPI document describes is called and its answer checked
-against the schema the document gives for it. Each module deploys its own contracts, so ids
-start at 1.
+handed to the carrier of an awarded job; order 2 with an open advance request, a job open
+for bids and the financier as its release agent), then every read the OpenAPI document
+describes is called and its answer checked against the schema the document gives for it.
+Each module deploys its own contracts, so ids start at 1.
 """
 
 from __future__ import annotations
@@ -110,8 +110,12 @@ def season(module_api: Any) -> Any:
     handover = {**step, "to": api.addresses[Role.LOGISTICS]}
     ok(coop.post("/cooperative/consignments/1/handover", params=w, json=handover))
     ok(carrier.post("/carrier/consignments/1/receive", params=w, json=step))
-    # Order 2: an advance request still open, a job still open for bids (lot 3).
+    # Order 2: an advance request still open, a job still open for bids (lot 3), the
+    # financier its release agent.
     ok(exporter.post("/exporter/orders", params=w, json=order))
+    agent = {"agent": api.addresses[Role.FINANCIER], "window_seconds": DAY}
+    ok(exporter.post("/exporter/orders/2/release-agent", params=w, json=agent))
+    ok(coop.post("/cooperative/orders/2/release-agent/agree", params=w, json=agent))
     ok(coop.post("/cooperative/orders/2/accept", params=w))
     ok(exporter.post("/exporter/orders/2/fund", params=w))
     ok(coop.post("/cooperative/orders/2/advance-requests", params=w, json={"amount": 5 * USD}))
@@ -296,6 +300,7 @@ def test_meta_names_the_chain_and_contracts(season: Any) -> None:
         ("DELETE", "/healthz", {"GET"}),
         ("POST", "/orders/1", {"GET"}),
         ("PUT", "/cooperative/lots", {"GET", "POST"}),
+        ("GET", "/transactions/raw", {"POST"}),  # not the transaction with the id "raw"
     ],
 )
 def test_405_names_the_allowed_methods(

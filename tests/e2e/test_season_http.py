@@ -36,6 +36,11 @@ def test_season_through_http(api: Any) -> None:
         o for o in ok(exporter.get("/exporter/orders"))["items"] if o["order_id"] == season["order"]
     ]
     assert order["status"] == "settled"
+    # The financier was the release agent: documents presented, escrow released.
+    assert order["release_agent"] == addr["financier"] and order["release_state"] == "released"
+    assert order["document_hashes"] == season["documents"]
+    assert order["documents_presented_by"] == addr["cooperative"]
+    assert order["release_waived"] is False
     (advance,) = ok(financier.get("/financier/portfolio"))["items"]
     (job,) = ok(carrier.get("/carrier/jobs/mine"))["items"]
     assert job["status"] == "delivered" and job["on_time"] is True

@@ -142,6 +142,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's 400 for a JSON body that is not UTF-8: like unparseable JSON, a 422
+            # that names the body.
+            return problem(
+                422,
+                "invalid input: body",
+                errors=[{"field": "body", "message": "the body is not JSON in UTF-8"}],
+            )
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = _allowed(request) or headers.get("Allow", "")

@@ -40,6 +40,7 @@ from konbit.mirror.models import (
     LotStatus,
     OfferStatus,
     OrderStatus,
+    ReleaseState,
     SaleOrder,
     TransportBid,
     TransportJob,
@@ -50,7 +51,7 @@ from konbit.mirror.types import Uint
 STATUS_NAMES: dict[str, dict[str, type[IntEnum]]] = {
     "lot": {"status": LotStatus, "inspection": InspectionResult},
     "consignment": {"status": ConsignmentStatus},
-    "sale_order": {"status": OrderStatus},
+    "sale_order": {"status": OrderStatus, "release_state": ReleaseState},
     "transport_job": {"status": JobStatus},
     "advance": {"status": AdvanceStatus},
     "advance_offer": {"status": OfferStatus},
@@ -186,8 +187,11 @@ class OrderOut(Row, table=SaleOrder):
     """A purchase order: terms, status, delivery, dispute and settlement."""
 
     rejected_lots: list[int] | None = Field(description="lots refused on delivery")
+    document_hashes: list[str] | None = Field(
+        description="hashes of the documents last presented to the release agent"
+    )
 
-    @field_validator("rejected_lots", mode="before")
+    @field_validator("rejected_lots", "document_hashes", mode="before")
     @classmethod
     def _from_json(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eth_utils import is_address, to_checksum_address
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+)
 
 UINT64 = 2**64 - 1
 UINT128 = 2**128 - 1
@@ -23,23 +31,49 @@ def _checksummed(value: str) -> str:
     return str(to_checksum_address(value))
 
 
+#: Up to this magnitude a float holds every integer exactly.
+EXACT_FLOAT = 2**53
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema counts ``1.0`` as an integer: take it as ``1``, where a float is exact.
+
+    Everything else goes on to the strict integer check: fractions, numeric strings and
+    booleans are refused, and so is a whole float beyond 2**53, which may not be the
+    number the client wrote (send such numbers without a fraction).
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOAT:
+        return int(value)
+    return value
+
+
+#: A body's integer: strict (no strings, no booleans), but ``3.0`` is 3, as in JSON Schema.
+Whole = BeforeValidator(_whole)
+
 Id = Annotated[int, Path(ge=1, le=INT63, description="on-chain id")]
 #: An on-chain id inside a body (lists of lot ids, a bid, an order).
-RefId = Annotated[int, Strict(), Field(ge=1, le=INT63, description="on-chain id")]
+RefId = Annotated[int, Strict(), Field(ge=1, le=INT63, description="on-chain id"), Whole]
 RowId = Annotated[int, Path(ge=1, le=INT31, description="id of a record of this backend")]
-Grams = Annotated[int, Strict(), Field(ge=1, le=UINT64, description="weight in grams")]
-Amount = Annotated[
-    int, Strict(), Field(ge=0, le=UINT128, description="token minor units (6 decimals)")
+Grams = Annotated[int, Strict(), Field(ge=1, le=UINT64, description="weight in grams"), Whole]
+#: A lot's weight: Traceability keeps it in 40 bits (at most about 1,100 tonnes a lot).
+LOT_GRAMS_MAX = 2**40 - 1
+LotGrams = Annotated[
+    int, Strict(), Field(ge=1, le=LOT_GRAMS_MAX, description="a lot's weight in grams"), Whole
 ]
-PositiveAmount = Annotated[int, Strict(), Field(ge=1, le=UINT128, description="token minor units")]
+Amount = Annotated[
+    int, Strict(), Field(ge=0, le=UINT128, description="token minor units (6 decimals)"), Whole
+]
+PositiveAmount = Annotated[
+    int, Strict(), Field(ge=1, le=UINT128, description="token minor units"), Whole
+]
 Grade = Annotated[
-    int, Strict(), Field(ge=0, le=255, description="quality grade (higher is better)")
+    int, Strict(), Field(ge=0, le=255, description="quality grade (higher is better)"), Whole
 ]
 Crop = Annotated[
-    int, Strict(), Field(ge=1, le=65535, description="crop code (1 mango, 2 avocado, ...)")
+    int, Strict(), Field(ge=1, le=65535, description="crop code (1 mango, 2 avocado, ...)"), Whole
 ]
-Bps = Annotated[int, Strict(), Field(ge=0, le=10_000, description="basis points")]
-Timestamp = Annotated[int, Strict(), Field(ge=0, le=UINT64, description="unix seconds")]
+Bps = Annotated[int, Strict(), Field(ge=0, le=10_000, description="basis points"), Whole]
+Timestamp = Annotated[int, Strict(), Field(ge=0, le=UINT64, description="unix seconds"), Whole]
 Address = Annotated[
     str,
     Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="0x address (any case; EIP-55 if mixed)"),
@@ -120,22 +154,84 @@ class HandOverIn(CustodyIn):
     to: Address
 
 
-def check_polygon(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A GeoJSON Polygon: closed rings of [longitude, latitude] positions."""
-    if value is None:
-        return None
-    rings = value.get("coordinates")
-    if value.get("type") != "Polygon" or not isinstance(rings, list) or not rings:
-        raise ValueError("must be a GeoJSON Polygon with coordinates")
-    for ring in rings:
-        if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
-            raise ValueError("each ring needs at least 4 positions, first equal to last")
-        for point in ring:
-            if (
-                not isinstance(point, list)
-                or len(point) != 2
-                or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in point)
-                or not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90)
-            ):
-                raise ValueError("positions are [longitude, latitude] in degrees")
-    return value
+#: SaleEscrow.MAX_AGENT_WINDOW (30 days).
+MAX_AGENT_WINDOW = 30 * 86400
+
+
+class ReleaseAgentIn(Body):
+    """A release agent for an order (a financier), or none, agreed by both parties."""
+
+    agent: Address | None = Field(description="a financier; null: no release agent")
+    window_seconds: Annotated[int, Strict(), Whole] = Field(
+        ge=0,
+        le=MAX_AGENT_WINDOW,
+        description="seconds after the dispute window the agent has to act (0 with no agent)",
+    )
+
+
+class DocumentsIn(Body):
+    """The shipping documents presented to the release agent, as hashes."""
+
+    document_hashes: list[Hash32] = Field(
+        min_length=1,
+        max_length=32,
+        description="keccak-256 of each document (bill of lading, certificates, receipt ...)",
+    )
+
+
+Longitude = Annotated[float, Strict(), Field(ge=-180, le=180)]
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90)]
+
+
+class Polygon(BaseModel):
+    """A GeoJSON Polygon: rings of at least 4 [longitude, latitude] positions.
+
+    A ring whose last position is not its first is closed here (its first one appended):
+    JSON Schema cannot say "last equal to first", so the API does not ask it.
+    """
+
+    model_config = ConfigDict(extra="allow")  # GeoJSON's foreign members (bbox, ...)
+
+    type: Literal["Polygon"]
+    coordinates: list[Annotated[list[tuple[Longitude, Latitude]], Field(min_length=4)]] = Field(
+        min_length=1, description="rings of [longitude, latitude] in degrees"
+    )
+
+    @field_validator("coordinates")
+    @classmethod
+    def _closed(cls, rings: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        return [ring if ring[0] == ring[-1] else [*ring, ring[0]] for ring in rings]
+
+
+#: JSON Schema keywords that hold a number.
+_NUMERIC_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+#: The integer bounds above 2**53 the API declares, by the float that cannot spell them.
+_BIG_BOUNDS = {float(bound): bound for bound in (INT63, UINT64, UINT128)}
+
+
+def exact_bounds(node: Any) -> Any:
+    """Give integer schemas back the integer bounds FastAPI's OpenAPI model made floats.
+
+    FastAPI reads ``minimum``/``maximum`` as floats (fastapi/fastapi#9517): ``255`` becomes
+    ``255.0`` and 2**64 - 1 becomes 1.8446744073709552e19, which is 2**64, one more than
+    the API accepts. Each whole float bound of an integer schema is put back as the integer
+    the models declare; one that is not known here is an error, not a silent rounding.
+    """
+    if isinstance(node, list):
+        for item in node:
+            exact_bounds(item)
+    elif isinstance(node, dict):
+        if node.get("type") == "integer":
+            for keyword in _NUMERIC_KEYWORDS:
+                bound = node.get(keyword)
+                if not isinstance(bound, float) or not bound.is_integer():
+                    continue
+                if abs(bound) <= EXACT_FLOAT:
+                    node[keyword] = int(bound)
+                elif bound in _BIG_BOUNDS:
+                    node[keyword] = _BIG_BOUNDS[bound]
+                else:
+                    raise ValueError(f"{keyword} {bound!r}: add the exact bound to _BIG_BOUNDS")
+        for value in node.values():
+            exact_bounds(value)
+    return node

@@ -1,8 +1,11 @@
 """Lifecycle of the managed local Anvil node.
 
-The node runs from ``node_modules`` (npm ``@foundry-rs/anvil``) with ``--state`` so its
-chain survives restarts. Anvil dumps that state when it exits cleanly and every
-``state_interval`` seconds, so it is always stopped with SIGTERM and then waited for.
+The node runs from ``node_modules`` (npm ``@foundry-rs/anvil``'s native binary) with
+``--state`` so its chain survives restarts. Anvil dumps that state when it exits cleanly
+and every ``state_interval`` seconds (``konbit`` passes ``KONBIT_CHAIN_STATE_INTERVAL``, 1 by
+default; each dump rewrites the whole chain), so it is always stopped with SIGTERM and
+then waited for. A node killed outright restarts from its last dump, that many seconds
+behind, and the outbox sends the lost transactions again (see ``konbit.outbox.worker``).
 A node already listening on the configured port is attached to, never started twice.
 """
 
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -23,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from konbit.paths import NODE_BIN
+
+log = logging.getLogger(__name__)
 
 
 class ChainError(RuntimeError):
@@ -39,10 +46,25 @@ class ChainStatus:
     managed: bool = False
 
 
+def _npm_native_anvil() -> str:
+    """The native binary the npm package ships for this platform.
+
+    ``node_modules/.bin/anvil`` is a Node.js wrapper that starts this binary as its child:
+    a SIGKILL to the wrapper would leave the node running, so the binary is run directly.
+    """
+    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
+    system = {"windows": "win32"}.get(platform.system().lower(), platform.system().lower())
+    name = "anvil.exe" if system == "win32" else "anvil"
+    return str(NODE_BIN.parent / "@foundry-rs" / f"anvil-{system}-{machine}" / "bin" / name)
+
+
 def anvil_binary() -> str:
     """The Anvil executable: ``KONBIT_ANVIL_BIN``, the project's npm one, or one on PATH."""
     candidates = [
         os.environ.get("KONBIT_ANVIL_BIN"),
+        _npm_native_anvil(),
         str(NODE_BIN / "anvil"),
         shutil.which("anvil"),
     ]
@@ -83,6 +105,22 @@ def probe(url: str) -> tuple[int, int] | None:
     return chain_id, block
 
 
+def _load_json(path: Path) -> Any:
+    """The JSON document in ``path``, or None when it is missing, empty or cut short."""
+    try:
+        with path.open("rb") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _header_int(block: Any, name: str) -> int | None:
+    try:
+        return int(block["header"][name], 16)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class LocalChain:
     """A persistent Anvil node under ``state_dir``, started, attached to or stopped."""
 
@@ -120,6 +158,11 @@ class LocalChain:
     def log_file(self) -> Path:
         return self.state_dir / "anvil.log"
 
+    @property
+    def backup_file(self) -> Path:
+        """The last state dump known to be whole (see :meth:`backup_state`)."""
+        return self.state_dir / "state.good.json"
+
     def command(self) -> list[str]:
         return [
             anvil_binary(),
@@ -148,9 +191,13 @@ class LocalChain:
     def start(self, *, timeout: float = 30.0, detach: bool = False) -> ChainStatus:
         """Start Anvil, or attach when a node already answers on the port.
 
-        ``detach`` lets the node outlive this process (``konbit chain up``).
+        ``detach`` starts it in its own session, so that it outlives this process and a
+        signal to this process group (Ctrl-C, a ``kill -9`` of the group) does not reach it
+        (``konbit chain up``, ``konbit run``).
         """
         current = self.status()
+        if not current.running and self._recorded_pid() is not None:
+            current = self._await_recorded(timeout)  # ours, still loading its state: wait
         if current.running:
             if current.chain_id != self.chain_id:
                 raise ChainError(
@@ -159,20 +206,18 @@ class LocalChain:
                 )
             return current
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        # A state file that a killed node left empty or half-written cannot be loaded.
-        if self.state_file.exists() and self.state_file.stat().st_size == 0:
-            self.state_file.unlink()
-        log = self.log_file.open("ab")
+        self._check_state_file()
+        output = self.log_file.open("ab")
         try:
             self._process = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=detach,
             )
         finally:
-            log.close()
+            output.close()
         self.pid_file.write_text(str(self._process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -188,13 +233,109 @@ class LocalChain:
         self.stop()
         raise ChainError(f"anvil did not answer on {self.url} within {timeout:.0f}s")
 
+    def _await_recorded(self, timeout: float) -> ChainStatus:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._recorded_pid() is not None:
+            found = self.status()
+            if found.running:
+                return found
+            time.sleep(0.05)
+        return self.status()
+
+    def _check_state_file(self) -> None:
+        """Make sure Anvil can load the state file.
+
+        Anvil writes its dump in place (truncate, then write): a node killed while writing
+        leaves it empty or cut short, and then would not start. Such a file is set aside
+        (``state.broken.json``) and the last dump known to be whole (``state.good.json``,
+        see :meth:`backup_state`) takes its place; without one the chain starts afresh.
+        """
+        if not self.state_file.exists():
+            return
+        state = _load_json(self.state_file)
+        if state is not None:
+            self._keep_first_genesis(state)
+            return
+        broken = self.state_dir / "state.broken.json"
+        os.replace(self.state_file, broken)
+        state = _load_json(self.backup_file) if self.backup_file.exists() else None
+        if state is not None:
+            shutil.copyfile(self.backup_file, self.state_file)
+            self._keep_first_genesis(state)
+            log.warning(
+                "the chain's state file was cut short (the node was killed while writing it; "
+                "kept as %s); starting from the last whole dump %s",
+                broken,
+                self.backup_file,
+            )
+        else:
+            log.error(
+                "the chain's state file was cut short (kept as %s) and no whole dump is "
+                "left: the chain starts afresh",
+                broken,
+            )
+
+    def _keep_first_genesis(self, state: Any) -> None:
+        """Drop the genesis blocks Anvil adds to its dump after each restart.
+
+        A node started from a dump makes a genesis block of its own (timestamped at its
+        start) and dumps it beside the loaded one; loaded again, the dump may then answer
+        with that one as block 0: another genesis hash, which the mirror takes for a reset
+        (another chain). The chain's genesis is the first: the others are removed.
+        """
+        blocks = state.get("blocks") if isinstance(state, dict) else None
+        if not isinstance(blocks, list):
+            return
+        geneses = [b for b in blocks if _header_int(b, "number") == 0]
+        if len(geneses) < 2:
+            return
+        first = min(geneses, key=lambda b: _header_int(b, "timestamp") or 0)
+        state["blocks"] = [b for b in blocks if b is first or _header_int(b, "number") != 0]
+        partial = self.state_dir / "state.json.partial"
+        with partial.open("w") as out:
+            json.dump(state, out, separators=(",", ":"))
+        os.replace(partial, self.state_file)
+        log.info("dropped %d genesis blocks Anvil added on restarts", len(geneses) - 1)
+
+    def backup_state(self, *, settled: float = 0.5) -> bool:
+        """Copy the state file to ``state.good.json`` when it is whole; True if copied.
+
+        Call it while the node runs: a dump that has not changed for ``settled`` seconds
+        was finished by a live node, so it is whole (checked again after the copy).
+        """
+        try:
+            before = self.state_file.stat()
+        except FileNotFoundError:
+            return False
+        if before.st_size == 0 or time.time() - before.st_mtime < settled:
+            return False
+        try:
+            backup = self.backup_file.stat()
+        except FileNotFoundError:
+            backup = None
+        if backup is not None and backup.st_mtime >= before.st_mtime:
+            return False  # nothing new
+        partial = self.state_dir / "state.good.json.partial"
+        shutil.copyfile(self.state_file, partial)
+        after = self.state_file.stat()
+        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
+            partial.unlink(missing_ok=True)
+            return False  # a dump began meanwhile: next time
+        os.utime(partial, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(partial, self.backup_file)
+        return True
+
     def stop(self, *, timeout: float = 30.0) -> bool:
         """Stop the node this directory started (SIGTERM, then wait so the state is dumped).
 
         Returns False when no node recorded here was running.
         """
-        pid = self._process.pid if self._process else self._recorded_pid()
+        own = self._process
+        if own is not None and own.poll() is not None:
+            own = self._process = None  # ours died; another may have been started since
+        pid = own.pid if own is not None else self._recorded_pid()
         if pid is None:
+            self.pid_file.unlink(missing_ok=True)
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -225,6 +366,10 @@ class LocalChain:
             if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
                 return False
         return True
+
+    def recorded_pid(self) -> int | None:
+        """The pid of the node this directory started, if it is alive."""
+        return self._recorded_pid()
 
     def _recorded_pid(self) -> int | None:
         try:

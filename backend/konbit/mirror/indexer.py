@@ -8,6 +8,12 @@ and headers above it, and recomputes the projection from the remaining raw event
 SQL, not from the chain), then continues from the fork point. A chain reset (another
 chain id or genesis, another deployment, or a fork below every stored header) stops the
 mirror with ``MirrorResetError``: the operator runs ``konbit mirror --rebuild``.
+
+A chain that goes back (a reorg, or a node restarted from an older state: its head below
+the cursor) is a fork like any other. ``on_reorg`` is told of each rollback (with the fork
+block) and of a reset (with None): ``konbit run`` passes the outbox worker's
+reconciliation there, which sends again the transactions the lost blocks held (the mirror
+does not know the outbox).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +50,8 @@ from konbit.mirror.projector import Projector
 log = logging.getLogger(__name__)
 
 REBUILD_HINT = "run `konbit mirror --rebuild` to drop the projection and replay it from the chain"
+#: Told of a rollback (the fork block) or of a reset (None).
+ReorgListener = Callable[[int | None], None]
 #: Replay from SQL reads raw events in pages of this many rows.
 REPLAY_PAGE = 5000
 
@@ -133,6 +141,7 @@ class Mirror:
         target_logs: int = 5000,
         parallel: bool | None = None,
         parallel_min_logs: int = 1000,
+        on_reorg: ReorgListener | None = None,
     ) -> None:
         self.engine = engine
         self.rpc = rpc
@@ -146,6 +155,7 @@ class Mirror:
         self.target_logs = target_logs
         self.parallel = parallel
         self.parallel_min_logs = parallel_min_logs
+        self.on_reorg = on_reorg
         self.decoder = konbit_event_decoder()
         self.contracts = {n: book.addresses[n] for n in self.followed(book)}
         self._names = {a.lower(): n for n, a in self.contracts.items()}
@@ -295,7 +305,11 @@ class Mirror:
                         result.last_block,
                     )
             except MirrorResetError:
+                self._tell(None)
                 raise
+            except OSError as exc:  # the node is down or restarting: it comes back
+                log.warning("mirror: the node cannot be reached (%s); retrying", exc)
+                stop.wait(max(poll_seconds, 1.0))
             except Exception:
                 log.exception("mirror: sync failed; retrying")
             stop.wait(poll_seconds)
@@ -602,7 +616,16 @@ class Mirror:
             )
         log.warning("mirror: reorg; rolling back from block %d to block %d", last, fork)
         self.rollback_to(fork)
+        self._tell(fork)
         return 1
+
+    def _tell(self, fork: int | None) -> None:
+        if self.on_reorg is None:
+            return
+        try:
+            self.on_reorg(fork)
+        except Exception:  # a listener's failure is not the mirror's
+            log.exception("mirror: the reorg listener failed")
 
     def rollback_to(self, block: int) -> None:
         """Forget everything above ``block`` and recompute the projection from SQL."""
@@ -679,13 +702,15 @@ class Mirror:
             )
 
 
-def follow_in_thread(runtime: Any, stop: threading.Event) -> threading.Thread:
+def follow_in_thread(
+    runtime: Any, stop: threading.Event, *, on_reorg: ReorgListener | None = None
+) -> threading.Thread:
     """Run the mirror's follow loop in a daemon thread (used by ``konbit run``)."""
 
     def run() -> None:
         while not stop.is_set():
             try:
-                mirror = Mirror.from_runtime(runtime)
+                mirror = Mirror.from_runtime(runtime, on_reorg=on_reorg)
             except Exception as exc:  # nothing deployed yet, chain down: try again later
                 log.info("mirror not started yet: %s", exc)
                 stop.wait(runtime.settings.mirror_poll_seconds * 5)

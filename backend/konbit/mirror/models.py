@@ -83,6 +83,18 @@ class OfferStatus(IntEnum):
     ACCEPTED = 3
 
 
+class ReleaseState(IntEnum):
+    """An order's release agent (SaleEscrow AGENT_*)."""
+
+    NONE = 0
+    PROPOSED = 1
+    AGREED = 2
+    PRESENTED = 3
+    RELEASED = 4
+    REFUSED = 5
+    LAPSED = 6
+
+
 #: WaterfallPaid kinds (SaleEscrow PAY_*), by code.
 PAYOUT_KINDS = {
     1: "exporter_refund",
@@ -90,6 +102,7 @@ PAYOUT_KINDS = {
     3: "carrier",
     4: "cooperative_fee",
     5: "cooperative_residual",
+    6: "funder_refund",
 }
 
 # ---------------------------------------------------------------------- raw and bookkeeping
@@ -352,6 +365,33 @@ class SaleOrder(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=42)
     carrier_job_id: int | None = Field(default=None, sa_type=BigInteger)
     carrier_fee: int | None = Field(default=None, sa_type=Uint)
+    funder: str | None = Field(
+        default=None, max_length=42, description="who funded the deposit; refunds go to it"
+    )
+    funding_financier: str | None = Field(
+        default=None, max_length=42, description="financier the exporter named to fund the order"
+    )
+    funding_agreement_hash: str | None = Field(
+        default=None, max_length=66, description="hash of the exporter's agreement with it"
+    )
+    release_agent: str | None = Field(default=None, max_length=42, index=True)
+    agent_window: int | None = Field(
+        default=None, description="seconds after the dispute window the agent has to act"
+    )
+    agent_proposed_by: str | None = Field(default=None, max_length=42)
+    release_state: int = Field(default=0, description="ReleaseState")
+    agent_deadline: int | None = Field(
+        default=None, sa_type=BigInteger, description="after it anyone may settle"
+    )
+    documents_hash: str | None = Field(
+        default=None, max_length=66, description="keccak256 of the presented document hashes"
+    )
+    document_hashes: str | None = Field(default=None, sa_type=Text, description="JSON list")
+    documents_presented_by: str | None = Field(default=None, max_length=42)
+    release_waived: bool | None = Field(
+        default=None, description="the agent released with the dispute window waived"
+    )
+    release_reason_hash: str | None = Field(default=None, max_length=66)
     created_block: int = Field(sa_type=BigInteger)
     updated_block: int = Field(sa_type=BigInteger)
 

@@ -43,6 +43,7 @@ from konbit.mirror.models import (
     OrderStatusChange,
     Organisation,
     Payout,
+    ReleaseState,
     RoleGrant,
     SaleOrder,
     TransportBid,
@@ -59,9 +60,17 @@ ROLE_NAMES: dict[str, str] = {
 }
 
 
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
 def _i64(value: int) -> int:
     """uint64 times and party-chosen ids, clamped to BIGINT (exact value stays in args)."""
     return value if value <= INT64_MAX else INT64_MAX
+
+
+def _named(address: str) -> str | None:
+    """An address the contract may leave zero ("none"), as null."""
+    return None if address.lower() == ZERO_ADDRESS else address
 
 
 class Projector:
@@ -460,6 +469,7 @@ class Projector:
                 "coop_fee_bps": a["coopFeeBps"],
                 "deposit": a["deposit"],
                 "status": OrderStatus.PROPOSED,
+                "release_state": ReleaseState.NONE,
                 "created_block": ev.block_number,
                 "updated_block": ev.block_number,
             },
@@ -481,7 +491,85 @@ class Projector:
 
     def on_OrderFunded(self, ev: Event) -> None:
         a = ev.args
-        self._movement(ev, a["orderId"], "in", "deposit", a["exporter"], a["amount"])
+        self.orders.update(a["orderId"], funder=a["funder"], updated_block=ev.block_number)
+        self._movement(ev, a["orderId"], "in", "deposit", a["funder"], a["amount"])
+
+    def on_FunderNamed(self, ev: Event) -> None:
+        a = ev.args
+        financier = _named(a["financier"])
+        self.orders.update(
+            a["orderId"],
+            funding_financier=financier,
+            funding_agreement_hash=a["agreementHash"] if financier else None,
+            updated_block=ev.block_number,
+        )
+
+    def on_ReleaseAgentProposed(self, ev: Event) -> None:
+        a = ev.args
+        agent = _named(a["agent"])
+        self.orders.update(
+            a["orderId"],
+            release_agent=agent,
+            agent_window=a["window"] if agent else None,
+            agent_proposed_by=a["by"],
+            release_state=ReleaseState.PROPOSED,
+            updated_block=ev.block_number,
+        )
+
+    def on_ReleaseAgentAgreed(self, ev: Event) -> None:
+        a = ev.args
+        if _named(a["agent"]) is None:  # agreed to have no agent
+            self.orders.update(
+                a["orderId"],
+                release_agent=None,
+                agent_window=None,
+                agent_proposed_by=None,
+                release_state=ReleaseState.NONE,
+                updated_block=ev.block_number,
+            )
+        else:
+            self.orders.update(
+                a["orderId"], release_state=ReleaseState.AGREED, updated_block=ev.block_number
+            )
+
+    def on_DocumentsPresented(self, ev: Event) -> None:
+        a = ev.args
+        self.orders.update(
+            a["orderId"],
+            release_state=ReleaseState.PRESENTED,
+            documents_hash=a["documentsHash"],
+            document_hashes=json.dumps(a["documentHashes"]),
+            documents_presented_by=a["by"],
+            agent_deadline=_i64(a["agentDeadline"]),
+            updated_block=ev.block_number,
+        )
+
+    def on_EscrowReleased(self, ev: Event) -> None:
+        a = ev.args
+        self.orders.update(
+            a["orderId"],
+            release_state=ReleaseState.RELEASED,
+            release_waived=a["disputeWindowWaived"],
+            updated_block=ev.block_number,
+        )
+
+    def on_ReleaseRefused(self, ev: Event) -> None:
+        a = ev.args
+        self.orders.update(
+            a["orderId"],
+            release_state=ReleaseState.REFUSED,
+            release_reason_hash=a["reasonHash"],
+            updated_block=ev.block_number,
+        )
+
+    def on_ReleaseAgentLapsed(self, ev: Event) -> None:
+        a = ev.args
+        self.orders.update(
+            a["orderId"],
+            release_state=ReleaseState.LAPSED,
+            agent_deadline=_i64(a["agentDeadline"]),
+            updated_block=ev.block_number,
+        )
 
     def on_OrderShipped(self, ev: Event) -> None:
         a = ev.args
@@ -491,6 +579,8 @@ class Projector:
 
     def on_DeliveryConfirmed(self, ev: Event) -> None:
         a = ev.args
+        order = self.orders.get(a["orderId"]) or {}
+        window = order.get("agent_window") if order.get("release_agent") else None
         self.orders.update(
             a["orderId"],
             accepted_grams=a["acceptedGrams"],
@@ -498,6 +588,9 @@ class Projector:
             payment=a["payment"],
             dispute_until=_i64(a["disputeUntil"]),
             rejected_lots=json.dumps(a["rejectedLots"]),
+            # The agent's deadline: the dispute window plus the agreed agent window (the
+            # order's agreement events came first; DocumentsPresented repeats it).
+            agent_deadline=_i64(a["disputeUntil"] + window) if window else None,
             updated_block=ev.block_number,
         )
 
@@ -522,7 +615,7 @@ class Projector:
 
     def on_OrderRefunded(self, ev: Event) -> None:
         a = ev.args
-        self._movement(ev, a["orderId"], "out", "refund", a["exporter"], a["amount"])
+        self._movement(ev, a["orderId"], "out", "refund", a["funder"], a["amount"])
 
     def on_LienRegistered(self, ev: Event) -> None:
         a = ev.args

@@ -20,6 +20,7 @@ from konbit.chain.contracts import FunctionCodec
 from konbit.chain.rpc import RpcError
 from konbit.mirror.models import (
     Advance,
+    BlockHeader,
     Consignment,
     EscrowMovement,
     Farmer,
@@ -32,6 +33,7 @@ from konbit.mirror.models import (
 )
 
 ZERO = "0x" + "00" * 20
+ZERO_HASH = "0x" + "00" * 32
 BATCH = 500
 
 
@@ -105,10 +107,34 @@ def verify(runtime: Any) -> VerifyReport:
             report.mismatches.append(Mismatch("mirror", "cursor", "last_block", None, "any"))
             return report
         report.block = int(cursor["last_block"])
+        if not _cursor_on_chain(conn, runtime, cursor, report):
+            return report  # nothing to read the contracts at
         reader = _Reader(runtime, report.block)
         for check in _CHECKS:
             check(conn, reader, report)
     return report
+
+
+def _cursor_on_chain(conn: Connection, runtime: Any, cursor: Any, report: VerifyReport) -> bool:
+    """The block the projection stands on must be the chain's (a node that lost blocks, or
+    a reorg, not yet followed by the mirror: it rolls back on its next pass)."""
+    block = runtime.rpc.call("eth_getBlockByNumber", hex(report.block), False)
+    if block is None:
+        head = int(runtime.rpc.call("eth_blockNumber"), 16)
+        report.mismatches.append(Mismatch("mirror", "cursor", "last_block", report.block, head))
+        return False
+    stored = conn.execute(
+        select(BlockHeader.__table__.c.hash).where(  # type: ignore[attr-defined]
+            BlockHeader.__table__.c.chain_id == cursor["chain_id"],  # type: ignore[attr-defined]
+            BlockHeader.__table__.c.number == report.block,  # type: ignore[attr-defined]
+        )
+    ).scalar()
+    if stored is not None and str(stored).lower() != str(block["hash"]).lower():
+        report.mismatches.append(
+            Mismatch("mirror", report.block, "block hash", stored, block["hash"])
+        )
+        return False
+    return True
 
 
 def _rows(conn: Connection, model: Any, order: Any) -> list[Any]:
@@ -140,7 +166,7 @@ def check_lots(conn: Connection, reader: _Reader, report: VerifyReport) -> None:
         if state is None:
             report.mismatches.append(Mismatch("lot", r["lot_id"], "call", "row", "failed"))
             continue
-        farmer, grams, grade, status, inspection = state
+        farmer, grams, grade, status, inspection, consignment_id = state
         _compare(
             report,
             "lot",
@@ -151,6 +177,8 @@ def check_lots(conn: Connection, reader: _Reader, report: VerifyReport) -> None:
                 ("grade", r["grade"], grade),
                 ("status", r["status"], status),
                 ("inspection", r["inspection"], inspection),
+                # the consignment the lot was last added to (0 if none, or removed)
+                ("consignment_id", r["consignment_id"] or 0, consignment_id),
             ],
         )
 
@@ -206,15 +234,21 @@ def check_orders(conn: Connection, reader: _Reader, report: VerifyReport) -> Non
     orders = reader.calls("SaleEscrow", "getOrder", keys)
     settlements = reader.calls("SaleEscrow", "settlements", keys)
     held = reader.calls("SaleEscrow", "amountHeld", keys)
+    releases = reader.calls("SaleEscrow", "releases", keys)
+    fundings = reader.calls("SaleEscrow", "fundings", keys)
+    funders = reader.calls("SaleEscrow", "funderOf", keys)
     paid: dict[int, int] = defaultdict(int)
     for p in conn.execute(select(Payout.__table__)).mappings():  # type: ignore[attr-defined]
         if p["kind"] == "farmer":
             paid[p["order_id"]] += int(p["amount"])
-    for r, order, settlement, amount in zip(rows, orders, settlements, held, strict=True):
+    for r, order, settlement, amount, release, funding, funder in zip(
+        rows, orders, settlements, held, releases, fundings, funders, strict=True
+    ):
         oid = r["order_id"]
-        if order is None or settlement is None or amount is None:
+        if any(v is None for v in (order, settlement, amount, release, funding, funder)):
             report.mismatches.append(Mismatch("order", oid, "call", "row", "failed"))
             continue
+        assert order and settlement and amount and release and funding and funder
         o = order[0]
         pool, _eligible, cursor, _cum, paid_to_farmers = settlement
         _compare(
@@ -234,6 +268,27 @@ def check_orders(conn: Connection, reader: _Reader, report: VerifyReport) -> Non
                 ("paid_to_farmers", r["paid_to_farmers"] or 0, paid_to_farmers),
                 ("farmer payouts", paid.get(oid, 0), paid_to_farmers),
                 ("escrow held", _held(r), amount[0]),
+            ],
+        )
+        agent, window, state, _by_cooperative, waived, documents_hash = release
+        financier, _funded, agreement_hash = funding
+        _compare(
+            report,
+            "order",
+            oid,
+            [
+                ("funder", _addr(r["funder"]), funder[0]),
+                ("funding_financier", _addr(r["funding_financier"]), financier),
+                (
+                    "funding_agreement_hash",
+                    r["funding_agreement_hash"] or ZERO_HASH,
+                    agreement_hash,
+                ),
+                ("release_agent", _addr(r["release_agent"]), agent),
+                ("agent_window", r["agent_window"] or 0, window),
+                ("release_state", r["release_state"], state),
+                ("release_waived", bool(r["release_waived"]), waived),
+                ("documents_hash", r["documents_hash"] or ZERO_HASH, documents_hash),
             ],
         )
 

@@ -52,7 +52,13 @@ class OutboxTx(SQLModel, table=True):
     max_priority_fee_per_gas: int | None = Field(default=None, sa_type=BigInteger)
     raw_tx: str | None = Field(default=None, sa_type=Text)
     tx_hash: str | None = Field(default=None, max_length=66, unique=True)
-    block_number: int | None = Field(default=None, sa_type=BigInteger)
+    replaced_json: str | None = Field(
+        default=None,
+        sa_type=Text,
+        description="[[tx_hash, raw_tx], ...] of earlier signatures of the same nonce "
+        "(re-signed when the fee no longer fitted): any of them may be the one mined",
+    )
+    block_number: int | None = Field(default=None, sa_type=BigInteger, index=True)
     block_hash: str | None = Field(default=None, max_length=66)
     gas_used: int | None = Field(default=None, sa_type=BigInteger)
     contract_address: str | None = Field(default=None, max_length=42)

@@ -27,6 +27,8 @@ from konbit.services.writes import Call, Outcome, Write, perform
 
 MAX_BATCH = 200
 MAX_SPLIT = 50
+#: Traceability keeps a lot's grams in 40 bits (at most about 1,100 tonnes a lot).
+LOT_GRAMS_BITS = 40
 ZERO_HASH = "0x" + "00" * 32
 
 
@@ -50,7 +52,7 @@ class LotInput:
         return LotInput(
             farmer=validate.address(f"{prefix}farmer", self.farmer),
             crop=validate.uint(f"{prefix}crop", self.crop, 16, minimum=1),
-            grams=validate.uint(f"{prefix}grams", self.grams, 64, minimum=1),
+            grams=validate.uint(f"{prefix}grams", self.grams, LOT_GRAMS_BITS, minimum=1),
             grade=validate.uint(f"{prefix}grade", self.grade, 8),
             harvest_time=validate.uint(f"{prefix}harvest_time", self.harvest_time, 64),
             plot_geohash=None
@@ -174,7 +176,7 @@ def split_lot(
     """Split a lot into lots whose grams sum to the original."""
     require_role(actor, Role.COOPERATIVE)
     lot_id = validate.id_("lot_id", lot_id)
-    parts = validate.uints("parts", parts, 64, minimum=1, max_items=MAX_SPLIT)
+    parts = validate.uints("parts", parts, LOT_GRAMS_BITS, minimum=1, max_items=MAX_SPLIT)
     if len(parts) < 2:
         raise InvalidInput("parts must hold at least 2 weights", field="parts")
     parties.require_party(actor, parties.lot_cooperative(runtime, lot_id), f"lot {lot_id}")

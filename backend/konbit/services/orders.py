@@ -114,6 +114,56 @@ def fund(
     return record(runtime, actor, "orders.fund", {"order_id": order_id}, calls, idempotency_key)
 
 
+def name_funder(
+    runtime: Runtime,
+    actor: Actor,
+    order_id: int,
+    financier: str | None,
+    agreement_hash: str | None,
+    *,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """The exporter names a financier to fund the order for it, with the hash of their
+    agreement (the exporter's obligation to the financier, settled off chain); None: none."""
+    _as_exporter(runtime, actor, order_id)
+    if financier is None:
+        address, agreement = parties.ZERO, validate.EMPTY_HASH
+    else:
+        address = validate.address("financier", financier)
+        agreement = validate.hash32("agreement_hash", agreement_hash)
+        if agreement == validate.EMPTY_HASH:
+            raise InvalidInput("agreement_hash must not be empty", field="agreement_hash")
+    call = Call("SaleEscrow", "nameFunder", [order_id, address, agreement])
+    payload = {"order_id": order_id, "financier": address, "agreement_hash": agreement}
+    return record(runtime, actor, "orders.name_funder", payload, [call], idempotency_key)
+
+
+def fund_for(
+    runtime: Runtime,
+    actor: Actor,
+    order_id: int,
+    agreement_hash: str,
+    *,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """The financier the exporter named funds the deposit for it (approve and fund, simulated
+    as one); every refund of the order then goes to the financier."""
+    require_role(actor, Role.FINANCIER)
+    order = parties.order(runtime, _order_id(order_id))
+    agreement_hash = validate.hash32("agreement_hash", agreement_hash)
+    contracts = runtime.contracts()
+    if order.token.lower() != contracts.book.addresses.get("TestStablecoin", "").lower():
+        raise Conflict(
+            f"order {order_id} is paid in {order.token}, which this backend cannot approve"
+        )
+    calls = [
+        Call("TestStablecoin", "approve", [contracts.book.address("SaleEscrow"), order.deposit]),
+        Call("SaleEscrow", "fundFor", [order_id, agreement_hash]),
+    ]
+    payload = {"order_id": order_id, "agreement_hash": agreement_hash}
+    return record(runtime, actor, "orders.fund_for", payload, calls, idempotency_key)
+
+
 def ship(
     runtime: Runtime,
     actor: Actor,
@@ -183,7 +233,8 @@ def cancel(
 def refund(
     runtime: Runtime, actor: Actor, order_id: int, *, idempotency_key: str | None = None
 ) -> Outcome:
-    """Take the deposit back after the deadline passed without delivery."""
+    """Return the deposit to whoever funded it (the exporter, or the financier that funded the
+    order for it) after the deadline passed without delivery."""
     _as_exporter(runtime, actor, order_id)
     call = Call("SaleEscrow", "refund", [order_id])
     return record(runtime, actor, "orders.refund", {"order_id": order_id}, [call], idempotency_key)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
+from eth_utils import keccak
 from sqlmodel import Session
 
 from konbit.chain.contracts import KonbitContracts
@@ -26,6 +27,11 @@ PLOT_COMMITMENT = b"\xcd" * 32
 EVIDENCE = b"\xab" * 32
 CERT = b"\xcd" * 32
 META = b"\x11" * 32
+AGREEMENT = b"\xa9" * 32
+#: Shipping documents presented to a release agent: bill of lading, phytosanitary and
+#: hot-water treatment certificates, the buyer's receipt.
+DOCUMENTS = [b"\xd1" * 32, b"\xd2" * 32, b"\xd3" * 32, b"\xd4" * 32]
+DOCUMENTS_HASH = keccak(b"".join(DOCUMENTS))
 
 
 @dataclass
@@ -132,6 +138,8 @@ class Season:
         for who, spender in ((self.exporter, "escrow"), (self.financier, "finance")):
             self.send(usd.faucet(who, 1_000_000 * USD), who)
             self.send(usd.approve(getattr(self.c, spender).address, 2**256 - 1), who)
+        # the financier also funds orders for exporters
+        self.send(usd.approve(self.c.escrow.address, 2**256 - 1), self.financier)
 
     def order(self, grams: int, *, price: int = 2 * USD, deadline_days: int = 30) -> int:
         esc = self.c.escrow.functions
@@ -145,6 +153,36 @@ class Season:
         self.send(esc.accept(oid), self.coop)
         self.send(esc.fund(oid), self.exporter)
         return oid
+
+    def agent_order(self, grams: int, *, financier_funds: bool = False) -> int:
+        """An accepted and funded order whose release agent is the financier (window: a day),
+        funded by the financier for the exporter when ``financier_funds``."""
+        esc = self.c.escrow.functions
+        deadline = self.now() + 30 * DAY
+        self.send(
+            esc.propose(self.coop, self.usd.address, MANGO, grams, 2 * USD, 2, deadline, 500),
+            self.exporter,
+        )
+        self.order_ids += 1
+        oid = self.order_ids
+        self.send(esc.proposeReleaseAgent(oid, self.financier, DAY), self.exporter)
+        self.send(esc.agreeReleaseAgent(oid, self.financier, DAY), self.coop)
+        if financier_funds:
+            self.send(esc.nameFunder(oid, self.financier, AGREEMENT), self.exporter)
+        self.send(esc.accept(oid), self.coop)
+        if financier_funds:
+            self.send(esc.fundFor(oid, AGREEMENT), self.financier)
+        else:
+            self.send(esc.fund(oid), self.exporter)
+        return oid
+
+    def delivered(self, oid: int, lots: list[tuple[str, int]]) -> int:
+        """Consign new lots to the order, ship it, and confirm every gram delivered."""
+        esc = self.c.escrow.functions
+        cid = self.consignment(oid, self.record(lots))
+        self.send(esc.markShipped(oid, cid), self.coop)
+        self.send(esc.confirmDelivery(oid, sum(g for _, g in lots), []), self.exporter)
+        return cid
 
     def consignment(self, oid: int, lots: list[int]) -> int:
         tr = self.c.traceability.functions
@@ -182,7 +220,8 @@ class Season:
             self.send(esc.settle(oid, chunk), self.arbiter)
 
     def full(self) -> None:
-        """The whole season: happy path, refund with a defaulted lien, dispute, cancels."""
+        """The whole season: happy path, refund with a defaulted lien, dispute, cancels, and
+        release agents (a financier-funded order released, a refusal, an agent that lapses)."""
         self.setup()
         tr = self.c.traceability.functions
         esc = self.c.escrow.functions
@@ -253,11 +292,32 @@ class Season:
         self.order_ids += 1
         self.send(esc.cancel(self.order_ids), self.exporter)
 
-        # Time passes: B's job expires and B is refunded; A settles in chunks.
+        # Order E: a financier funds it for the exporter and is its release agent; the
+        # cooperative presents the documents and the agent releases, waiving the window.
+        e = self.agent_order(10_000, financier_funds=True)  # 8,000 g delivered
+        self.delivered(e, [(f[0], 4_000), (f[1], 4_000)])
+        self.send(esc.presentDocuments(e, DOCUMENTS), self.coop)
+        self.send(esc.release(e, DOCUMENTS_HASH, True), self.financier)
+        self.settle(e, 10)
+
+        # Order F: the agent refuses (documents missing); the arbiter rules.
+        refused = self.agent_order(4_000)
+        self.delivered(refused, [(f[2], 4_000)])
+        self.send(esc.refuseRelease(refused, b"\x55" * 32), self.financier)
+        self.send(esc.resolveDispute(refused, 6 * USD, b"\x44" * 32), self.arbiter)
+        self.settle(refused, 10)
+
+        # Order G: documents presented, the agent never acts: settled after its deadline.
+        lapse = self.agent_order(4_000)
+        self.delivered(lapse, [(f[3], 4_000)])
+        self.send(esc.presentDocuments(lapse, DOCUMENTS[:2]), self.coop)
+
+        # Time passes: B's job expires and B is refunded; A settles in chunks; G's agent lapsed.
         self.travel(6 * DAY)
         self.send(lg.expireJob(jb), self.arbiter)
         self.send(esc.refund(b), self.arbiter)
         self.settle(a, 4)
+        self.settle(lapse, 10)
 
     def bulk(self, lots: int, batch: int = 100, settle: bool = True) -> None:
         """Many lots in batches (one LotRecorded each), then one order settling them all."""

@@ -11,11 +11,19 @@ from sqlmodel import col
 from konbit.api.auth import Actor, require
 from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page
 from konbit.api.resources import JobOut
-from konbit.api.schemas import Body, CustodyIn, HandOverIn, Id, PositiveAmount, Timestamp
+from konbit.api.schemas import (
+    Body,
+    CustodyIn,
+    DocumentsIn,
+    HandOverIn,
+    Id,
+    PositiveAmount,
+    Timestamp,
+)
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import JobStatus, TransportJob
 from konbit.roles import Role
-from konbit.services import custody, logistics
+from konbit.services import custody, logistics, release
 from konbit.services.custody import CustodyStep
 
 router = APIRouter(prefix="/carrier", tags=["carrier"])
@@ -33,6 +41,20 @@ class BidIn(Body):
 async def place_bid(job_id: Id, body: BidIn, actor: Carrier, write: Writer) -> JSONResponse:
     """Bid on an open transport job: a fee and an estimated arrival time."""
     return await write.run(logistics.place_bid, actor, job_id, body.fee, body.eta)
+
+
+@router.post(
+    "/orders/{order_id}/documents",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def present_documents(
+    order_id: Id, body: DocumentsIn, actor: Carrier, write: Writer
+) -> JSONResponse:
+    """Present the shipping documents (hashes) to the release agent of an order the carrier
+    transports (the carrier the order's waterfall pays)."""
+    return await write.run(release.present_documents, actor, order_id, body.document_hashes)
 
 
 @router.post(

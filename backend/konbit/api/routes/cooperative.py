@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -29,17 +29,19 @@ from konbit.api.schemas import (
     Area,
     Body,
     Crop,
+    DocumentsIn,
     Geohash,
     Grade,
-    Grams,
     HandOverIn,
     Hash32,
     Id,
+    LotGrams,
     Phone,
+    Polygon,
     PositiveAmount,
     RefId,
+    ReleaseAgentIn,
     Timestamp,
-    check_polygon,
     text,
 )
 from konbit.api.writes import (
@@ -59,7 +61,16 @@ from konbit.mirror.models import (
 )
 from konbit.profiles.models import FarmerProfile
 from konbit.roles import Role
-from konbit.services import consignments, custody, farmers, finance, logistics, lots, orders
+from konbit.services import (
+    consignments,
+    custody,
+    farmers,
+    finance,
+    logistics,
+    lots,
+    orders,
+    release,
+)
 from konbit.services.custody import CustodyStep
 from konbit.services.farmers import FarmerInput
 from konbit.services.logistics import JobInput
@@ -76,9 +87,7 @@ class FarmerIn(Body):
     phone: Phone | None = None
     language: Literal["ht", "fr", "en"] = "ht"
     plot_geohash: Geohash | None = None
-    plot_polygon: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon")
-
-    _polygon = field_validator("plot_polygon")(check_polygon)
+    plot_polygon: Polygon | None = Field(default=None, description="GeoJSON Polygon")
 
 
 @router.post("/farmers", status_code=202, response_model=FarmerAccepted, responses=FARMER_RESPONSES)
@@ -112,7 +121,7 @@ async def reactivate_farmer(address: Address, actor: Coop, write: Writer) -> JSO
 class LotIn(Body):
     farmer: Address
     crop: Crop
-    grams: Grams
+    grams: LotGrams
     grade: Grade
     harvest_time: Timestamp
     plot_geohash: Geohash | None = Field(
@@ -143,7 +152,7 @@ async def record_lots(body: LotBatchIn, actor: Coop, write: Writer) -> JSONRespo
 
 
 class SplitIn(Body):
-    parts: list[Grams] = Field(
+    parts: list[LotGrams] = Field(
         min_length=2, max_length=lots.MAX_SPLIT, description="grams of each new lot"
     )
 
@@ -258,6 +267,46 @@ class DisputeIn(Body):
 async def dispute(order_id: Id, body: DisputeIn, actor: Coop, write: Writer) -> JSONResponse:
     """Dispute a delivery within the window (as the exporter may)."""
     return await write.run(orders.dispute, actor, order_id, body.reason_hash)
+
+
+@router.post(
+    "/orders/{order_id}/release-agent",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def propose_release_agent(
+    order_id: Id, body: ReleaseAgentIn, actor: Coop, write: Writer
+) -> JSONResponse:
+    """Propose a financier as the order's release agent (null: none), before funding; the
+    exporter agrees to the same agent and window."""
+    return await write.run(release.propose_agent, actor, order_id, body.agent, body.window_seconds)
+
+
+@router.post(
+    "/orders/{order_id}/release-agent/agree",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def agree_release_agent(
+    order_id: Id, body: ReleaseAgentIn, actor: Coop, write: Writer
+) -> JSONResponse:
+    """Agree to the release agent (and window) the exporter proposed."""
+    return await write.run(release.agree_agent, actor, order_id, body.agent, body.window_seconds)
+
+
+@router.post(
+    "/orders/{order_id}/documents",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def present_documents(
+    order_id: Id, body: DocumentsIn, actor: Coop, write: Writer
+) -> JSONResponse:
+    """Present the shipping documents (hashes) to the order's release agent after delivery."""
+    return await write.run(release.present_documents, actor, order_id, body.document_hashes)
 
 
 class AdvanceIn(Body):

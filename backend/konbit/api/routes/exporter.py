@@ -27,12 +27,14 @@ from konbit.api.schemas import (
     Id,
     PositiveAmount,
     RefId,
+    ReleaseAgentIn,
     Timestamp,
+    Whole,
 )
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer, runtime_of
 from konbit.mirror.models import Consignment, OrderStatus, SaleOrder, TransportJob
 from konbit.roles import Role
-from konbit.services import custody, lots, orders
+from konbit.services import custody, lots, orders, release
 from konbit.services.custody import CustodyStep
 from konbit.services.orders import OrderInput
 
@@ -68,7 +70,9 @@ async def fund_order(order_id: Id, actor: Exporter, write: Writer) -> JSONRespon
 
 
 class ConfirmIn(Body):
-    accepted_grams: StrictInt = Field(ge=0, le=UINT64, description="grams accepted on arrival")
+    accepted_grams: Annotated[StrictInt, Whole] = Field(
+        ge=0, le=UINT64, description="grams accepted on arrival"
+    )
     rejected_lots: list[RefId] = Field(
         default_factory=list, max_length=orders.MAX_REJECTED_LOTS, description="lot ids"
     )
@@ -124,6 +128,51 @@ async def cancel_order(order_id: Id, actor: Exporter, write: Writer) -> JSONResp
 async def refund(order_id: Id, actor: Exporter, write: Writer) -> JSONResponse:
     """Take the deposit back after the deadline passed without delivery."""
     return await write.run(orders.refund, actor, order_id)
+
+
+@router.post(
+    "/orders/{order_id}/release-agent",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def propose_release_agent(
+    order_id: Id, body: ReleaseAgentIn, actor: Exporter, write: Writer
+) -> JSONResponse:
+    """Propose a financier as the order's release agent (null: none), before funding; the
+    cooperative agrees to the same agent and window."""
+    return await write.run(release.propose_agent, actor, order_id, body.agent, body.window_seconds)
+
+
+@router.post(
+    "/orders/{order_id}/release-agent/agree",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def agree_release_agent(
+    order_id: Id, body: ReleaseAgentIn, actor: Exporter, write: Writer
+) -> JSONResponse:
+    """Agree to the release agent (and window) the cooperative proposed."""
+    return await write.run(release.agree_agent, actor, order_id, body.agent, body.window_seconds)
+
+
+class FunderIn(Body):
+    financier: Address | None = Field(description="a financier; null: the exporter funds")
+    agreement_hash: Hash32 | None = Field(
+        default=None, description="hash of the financing agreement (the exporter's obligation)"
+    )
+
+
+@router.post(
+    "/orders/{order_id}/funder",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def name_funder(order_id: Id, body: FunderIn, actor: Exporter, write: Writer) -> JSONResponse:
+    """Name a financier to fund the order for the exporter; refunds then go to the financier."""
+    return await write.run(orders.name_funder, actor, order_id, body.financier, body.agreement_hash)
 
 
 class PlotOut(BaseModel):

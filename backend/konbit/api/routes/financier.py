@@ -1,4 +1,5 @@
-"""Financiers: offers on advance requests."""
+"""Financiers: offers on advance requests; funding orders for exporters; releasing escrow
+as an order's release agent."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import col, select
+from pydantic import Field, StrictBool
+from sqlmodel import col, or_, select
 
 from konbit.api.auth import Actor, require
 from konbit.api.reads import (
@@ -25,10 +27,11 @@ from konbit.api.resources import (
     AdvanceRequestOut,
     DefaultOut,
     OfferOut,
+    OrderOut,
     PortfolioAdvanceOut,
     RepaymentOut,
 )
-from konbit.api.schemas import Amount, Body, Id, PositiveAmount, Timestamp
+from konbit.api.schemas import Amount, Body, Hash32, Id, PositiveAmount, Timestamp
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import (
     Advance,
@@ -36,9 +39,10 @@ from konbit.mirror.models import (
     AdvanceOffer,
     AdvanceRepayment,
     AdvanceStatus,
+    SaleOrder,
 )
 from konbit.roles import Role
-from konbit.services import finance
+from konbit.services import finance, orders, release
 
 router = APIRouter(prefix="/financier", tags=["financier"])
 Financier = Annotated[Actor, Depends(require(Role.FINANCIER))]
@@ -76,7 +80,81 @@ async def withdraw_offer(offer_id: Id, actor: Financier, write: Writer) -> JSONR
     return await write.run(finance.withdraw_offer, actor, offer_id)
 
 
+class FundIn(Body):
+    agreement_hash: Hash32 = Field(description="the agreement hash the exporter named")
+
+
+@router.post(
+    "/orders/{order_id}/fund", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES
+)
+async def fund_order(order_id: Id, body: FundIn, actor: Financier, write: Writer) -> JSONResponse:
+    """Fund an order's escrow for its exporter, who named this financier and the agreement
+    (approve and fund, simulated as one); every refund of the order comes back here."""
+    return await write.run(orders.fund_for, actor, order_id, body.agreement_hash)
+
+
+class ReleaseIn(Body):
+    documents_hash: Hash32 = Field(
+        description="keccak-256 of the presented document hashes, as checked (the order's)"
+    )
+    waive_dispute_window: StrictBool = Field(
+        default=False, description="let settlement start at once; the parties can no longer dispute"
+    )
+
+
+@router.post(
+    "/orders/{order_id}/release",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def release_escrow(
+    order_id: Id, body: ReleaseIn, actor: Financier, write: Writer
+) -> JSONResponse:
+    """As the order's release agent, release the escrow against the presented documents."""
+    return await write.run(
+        release.release, actor, order_id, body.documents_hash, body.waive_dispute_window
+    )
+
+
+class RefuseIn(Body):
+    reason_hash: Hash32
+
+
+@router.post(
+    "/orders/{order_id}/refuse",
+    status_code=202,
+    response_model=Accepted,
+    responses=WRITE_RESPONSES,
+)
+async def refuse_release(
+    order_id: Id, body: RefuseIn, actor: Financier, write: Writer
+) -> JSONResponse:
+    """As the order's release agent, refuse to release: the order goes to the arbiter."""
+    return await write.run(release.refuse, actor, order_id, body.reason_hash)
+
+
 # ---- reads (from the mirror) ---------------------------------------------------------
+
+
+@router.get("/orders", response_model=Page[OrderOut], responses=LIST_RESPONSES)
+def my_orders(
+    request: Request, actor: Financier, after: After = 0, limit: Limit = 50
+) -> Page[OrderOut]:
+    """Orders the financier is the release agent of, was named to fund, or funded."""
+    me = actor.organisation
+    return read_page(
+        request,
+        OrderOut,
+        col(SaleOrder.order_id),
+        or_(
+            col(SaleOrder.release_agent) == me,
+            col(SaleOrder.funding_financier) == me,
+            col(SaleOrder.funder) == me,
+        ),
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/advance-requests", response_model=Page[AdvanceRequestOut], responses=LIST_RESPONSES)

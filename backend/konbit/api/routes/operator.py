@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, WithJsonSchema
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,7 @@ from konbit.api.resources import (
     OrganisationOut,
     OutboxCounts,
 )
-from konbit.api.schemas import Address, Body, Id, PositiveAmount, RowId, text
+from konbit.api.schemas import Address, Body, Id, PositiveAmount, RowId, Whole, text
 from konbit.api.writes import (
     ORGANISATION_RESPONSES,
     WRITE_RESPONSES,
@@ -36,7 +36,7 @@ from konbit.api.writes import (
 from konbit.mirror.models import OrderStatus, SaleOrder
 from konbit.outbox.models import OutboxTx
 from konbit.profiles.service import organisation_rows
-from konbit.roles import Role
+from konbit.roles import MARKET_ROLES, Role
 from konbit.services import orders, organisations, stablecoin
 from konbit.services.organisations import OrganisationInput
 from konbit.services.writes import applied_block
@@ -45,9 +45,23 @@ router = APIRouter(prefix="/operator", tags=["operator"])
 Operator = Annotated[Actor, Depends(require(Role.OPERATOR))]
 
 
+def _market_role(role: Role) -> Role:
+    if role is Role.OPERATOR:
+        raise ValueError("organisations take one of the market roles")
+    return role
+
+
+#: Any role but the operator's own, and documented so.
+MarketRole = Annotated[
+    Role,
+    AfterValidator(_market_role),
+    WithJsonSchema({"type": "string", "enum": [r.value for r in MARKET_ROLES]}),
+]
+
+
 class OrganisationIn(Body):
     name: str = text(200)
-    role: Role
+    role: MarketRole
     address: Address | None = Field(
         default=None, description="its own wallet; omit for a custodial account"
     )
@@ -150,6 +164,7 @@ def list_keys(request: Request, actor: Operator) -> list[KeyOut]:
         401: {"description": "No or unknown API key"},
         403: {"description": "Not the operator"},
         404: {"description": "No such active key"},
+        409: {"description": "The operator's last key (issue another one first)"},
     },
 )
 async def revoke_key(key_id: RowId, request: Request, actor: Operator) -> Response:
@@ -211,7 +226,7 @@ async def faucet(body: FaucetIn, actor: Operator, write: Writer) -> JSONResponse
 
 
 class SettleIn(Body):
-    max_lots: StrictInt = Field(
+    max_lots: Annotated[StrictInt, Whole] = Field(
         default=500, ge=1, le=orders.MAX_SETTLE_LOTS, description="lots paid in this call"
     )
 

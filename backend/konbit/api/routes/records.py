@@ -5,7 +5,8 @@ key's organisation is not a party to it, and the operator reads everything. Who 
 are is read from the mirror's tables (never the chain):
 
 - an order: its exporter and cooperative, any financier with an advance or an offer on it,
-  the carrier of a transport job for it; an arbiter while it is disputed (or after ruling);
+  its release agent and the financier named to fund it (or that funded it), the carrier of a
+  transport job for it; an arbiter while it is disputed (or after ruling);
 - a lot: its cooperative, the parties of an order it is consigned to; any inspector;
 - a consignment: its cooperative, the order's exporter, any custodian it had or is offered
   to, the carrier of a job for it; any inspector;
@@ -74,7 +75,7 @@ def _check(actor: Actor, parties: set[str], what: str, *, roles: tuple[Role, ...
 
 
 def order_parties(session: Session, order: SaleOrder) -> set[str]:
-    """Exporter, cooperative, financiers with an advance or offer, carriers of its jobs."""
+    """Exporter, cooperative, financiers with an advance, offer, agency or funding, carriers."""
     order_id = order.order_id
     financiers = session.exec(select(Advance.financier).where(Advance.order_id == order_id)).all()
     offerers = session.exec(
@@ -90,6 +91,9 @@ def order_parties(session: Session, order: SaleOrder) -> set[str]:
             order.exporter,
             order.cooperative,
             order.carrier,
+            order.release_agent,
+            order.funding_financier,
+            order.funder,
             *financiers,
             *offerers,
             *liens,

@@ -21,7 +21,8 @@ from konbit.outbox.service import request_hash
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 
 
-@router.get("/{tx_id}", response_model=TxView, responses=PUBLIC_RECORD_RESPONSES)
+# `:int`: `/transactions/raw` is not a transaction id (a GET there is a 405, not a 422).
+@router.get("/{tx_id:int}", response_model=TxView, responses=PUBLIC_RECORD_RESPONSES)
 def transaction_status(tx_id: RowId, request: Request) -> TxView:
     """Where a recorded transaction is: queued, signed, sent, mined or failed (no login)."""
     with Session(runtime_of(request).engine) as session:
@@ -33,7 +34,7 @@ def transaction_status(tx_id: RowId, request: Request) -> TxView:
 
 class RawTransaction(BaseModel):
     raw: str = Field(
-        pattern=r"^0x[0-9a-fA-F]+$",
+        pattern=r"^0x(?:[0-9a-fA-F]{2})+$",
         max_length=262_144,
         description="a signed transaction, 0x-hex, from the organisation's own wallet",
     )

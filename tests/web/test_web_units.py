@@ -1,0 +1,56 @@
+"""The pages' pure parts: languages, the trace URL negotiation, the SVG pictures."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from konbit.web import i18n, svg
+from konbit.web.rendering import area
+from konbit.web.trace import wants_html
+
+
+def test_catalogue_has_three_languages_with_the_same_placeholders() -> None:
+    import string
+
+    for key, texts in i18n.CATALOGUE.items():
+        assert len(texts) == 3 and all(texts), key
+        fields = [{f for _, f, _, _ in string.Formatter().parse(t) if f} for t in texts]
+        assert fields[0] == fields[1] == fields[2], key
+
+
+def test_language_negotiation() -> None:
+    assert i18n.negotiate("ht", "fr", "en") == "ht"
+    assert i18n.negotiate(None, "fr", "en") == "fr"
+    assert i18n.negotiate(None, None, "de-DE,fr;q=0.8,en;q=0.5") == "fr"
+    assert i18n.negotiate(None, None, "ht-HT") == "ht"
+    assert i18n.negotiate(None, None, "de") == i18n.DEFAULT
+    assert i18n.negotiate("xx", None, None) == i18n.DEFAULT
+
+
+def test_browsers_get_html_and_json_clients_json() -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert wants_html(browser)
+    assert not wants_html("application/json")
+    assert not wants_html("*/*")
+    assert not wants_html("")
+    assert not wants_html("application/json, text/html;q=0.5")
+
+
+def test_money_and_area() -> None:
+    assert i18n.money(1_234_560_000, "en") == "$1,234.56"
+    assert area("0x6437ns35") == ""  # not hex: nothing rather than garbage
+    assert area("0x" + b"d7ns5".hex()) == "d7ns5"
+    assert area("d7ns5qzk") == "d7ns5"
+
+
+def test_pictures_are_well_formed_svg() -> None:
+    parts = [svg.Bar("Farmers <&>", 600, "$600"), svg.Bar("Transport", 40, "$40")]
+    for picture in (
+        svg.waterfall("Where", "Sale", "$640", parts),
+        svg.bars("Payouts", parts),
+        svg.timeline("Timeline", [svg.Step(1, "Handed over", "t1"), svg.Step(5, "Received", "t2")]),
+        svg.bars("Empty", []),
+    ):
+        root = ET.fromstring(picture)
+        assert root.get("role") == "img"
+        assert root.find("{http://www.w3.org/2000/svg}title") is not None
