@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -289,8 +290,38 @@ async def farmer_card_pdf(
 # ---------------------------------------------------------------------- receipts
 
 
+class ReceiptLot(BaseModel):
+    lot_id: int
+    grams: int
+    amount: int
+
+
+class ReceiptDeductions(BaseModel):
+    advance_repayment: int
+    transport: int
+    cooperative_fee: int
+
+
+class ReceiptOut(BaseModel):
+    """A farmer's payout receipt for one order, and whether the chain confirms it."""
+
+    code: str
+    order_id: int
+    farmer: str
+    token: str
+    lots: list[ReceiptLot]
+    sale: int
+    deductions: ReceiptDeductions
+    net: int
+    net_display: str
+    transactions: list[str]
+    on_chain: bool
+    problems: list[str]
+
+
 @router.get(
     "/receipts/{code}",
+    response_model=ReceiptOut,
     responses={
         200: {"description": "The receipt and whether the chain confirms it"},
         404: {"description": "No receipt has this code"},
