@@ -8,6 +8,7 @@ from conftest import (
     DAY,
     USD,
     consignment,
+    delivered_order,
     err,
     propose,
     record,
@@ -214,8 +215,6 @@ def test_document_errors(system):
     with err("AgentWindowClosed"):
         e.presentDocuments(oid, DOCS, {"from": s.coop})
     # an order without an agent takes no documents
-    from conftest import delivered_order
-
     plain, _c, _l = delivered_order(s)
     with err("NoReleaseAgent"):
         e.presentDocuments(plain, DOCS, {"from": s.coop})
