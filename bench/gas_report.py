@@ -63,6 +63,7 @@ def main():
     dev = CONFIG.networks["development"]
     dev["cmd_settings"].update(port=args.port, gas_limit=30_000_000, accounts=10, base_fee=0)
     dev["host"] = "http://127.0.0.1"
+    dev["cmd"] = "anvil --max-persisted-states 0"  # no old states left on disk
     network.connect("development")  # launches a fresh Anvil on --port
     sys.path.insert(0, os.path.join(ROOT, "tests", "contracts"))
     from anvil_compat import patch_receipt_race

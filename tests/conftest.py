@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -49,6 +50,9 @@ _project_tools_on_path()
 BROWNIE_CONFIG.networks["development"].setdefault("cmd_settings", {}).update(
     port=18545, gas_limit=30_000_000, accounts=10, base_fee=0
 )
+# No old states on disk (see konbit.chain.local.LocalChain.command): brownie's CLI flags
+# have no key for it, and the command is split on spaces.
+BROWNIE_CONFIG.networks["development"]["cmd"] = "anvil --max-persisted-states 0"
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -143,6 +147,7 @@ def postgres_server() -> Iterator[str]:
         yield started.stdout.strip()
     finally:
         subprocess.run(["bash", str(PG_SCRIPT), "stop", str(folder)], check=False)
+        shutil.rmtree(folder, ignore_errors=True)  # each run's cluster is hundreds of MB
 
 
 def _fresh_postgres_database(server_url: str) -> str:

@@ -10,6 +10,7 @@ from eth_account import Account
 from web3 import Web3
 
 from konbit.chain.local import ChainError, LocalChain, free_port
+from konbit.chain.rpc import RpcClient
 
 
 def _send_value(url: str, to: str, wei: int) -> str:
@@ -102,6 +103,23 @@ def test_konbit_runs_its_chain_with_a_short_state_interval(tmp_path: Path) -> No
     command = chain.command()
     assert command[command.index("--state-interval") + 1] == "1"
     assert Path(command[0]).name == "anvil" and "node_modules/.bin" not in command[0]
+
+
+def test_the_node_leaves_no_old_states_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anvil by default writes every old block's state under ~/.foundry/anvil/tmp once a few
+    # hundred are in memory, and keeps them when it stops: a long test run filled a disk.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    with LocalChain(tmp_path / "chain", port=free_port()) as chain:
+        rpc = RpcClient(chain.url)
+        for _ in range(300):
+            rpc.call("anvil_mine", "0x2")
+        assert int(rpc.call("eth_blockNumber"), 16) == 600
+    left = [path for path in home.rglob("*") if path.is_file()]
+    assert left == []
 
 
 def test_a_dump_cut_short_by_a_kill_falls_back_to_the_last_whole_one(tmp_path: Path) -> None:

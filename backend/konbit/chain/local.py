@@ -171,6 +171,10 @@ class LocalChain:
             "--chain-id", str(self.chain_id),
             "--state", str(self.state_file),
             "--state-interval", str(self.state_interval),
+            # Anvil otherwise writes every old block's whole state under
+            # ~/.foundry/anvil/tmp and leaves it behind when killed: gigabytes per
+            # long-lived node. Recent states stay in memory, which is all we query.
+            "--max-persisted-states", "0",
             *self.extra_args,
         ]  # fmt: skip
 
