@@ -1,5 +1,5 @@
-"""The web server: one ASGI app with the shared runtime, background workers and every HTTP
-channel (the API's routers; SMS/USSD webhooks and pages as they land)."""
+"""The web server: one ASGI app with the shared runtime and every HTTP channel (the API's
+routers, the SMS/USSD webhooks, the pages)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from konbit import __version__, web
+from konbit import background as background_work
 from konbit.api import problems
 from konbit.api.body_limit import BodyLimit
 from konbit.api.rate_limit import KeyRateLimit
@@ -38,10 +39,14 @@ from konbit.sms import background as sms
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, background: bool = True, background_elsewhere: bool = False
+) -> FastAPI:
     """Build the app; the database must already be migrated (``konbit run`` does it).
 
-    With ``background``, the outbox worker and the mirror run in threads for the app's lifetime.
+    With ``background``, the outbox worker, the mirror and the SMS sender run in threads for
+    the app's lifetime; ``background_elsewhere`` says they run in another process
+    (``konbit run``), so that waiting for a write to be mirrored makes sense.
     """
     settings = settings or Settings.load()
 
@@ -54,15 +59,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.web3 = runtime.w3
         app.state.rate_limit = KeyRateLimit(settings.rate_limit)
         stop = threading.Event()
-        threads: list[threading.Thread] = []
-        app.state.mirror_running = background
-        if background:
-            # The mirror asks the outbox to reconcile with the chain when it sees a reorg
-            # or a reset (blocks lost: their transactions are sent again).
-            reconcile = threading.Event()
-            threads.append(_start_worker(runtime, stop, reconcile))
-            threads.append(_start_mirror(runtime, stop, reconcile))
-            threads.extend(sms.start(runtime, stop))
+        app.state.mirror_running = background or background_elsewhere
+        threads = background_work.start(runtime, stop) if background else []
         try:
             yield
         finally:
@@ -113,35 +111,3 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.include_router(router)
     web.install(app)
     return app
-
-
-def _start_worker(
-    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
-) -> threading.Thread:
-    def run() -> None:
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                worker = runtime.worker(reconcile_requests=reconcile)
-            except Exception as exc:  # chain down, no vault table: the API still answers
-                log.warning("outbox worker not started yet (%s); retrying", exc)
-                stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            try:
-                worker.run_forever(stop)
-            finally:
-                worker.close()
-
-    thread = threading.Thread(target=run, name="outbox-worker", daemon=True)
-    thread.start()
-    return thread
-
-
-def _start_mirror(
-    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
-) -> threading.Thread:
-    """Follow the chain into SQL; waits for a deployment, stops for good on a chain reset."""
-    from konbit.mirror.indexer import follow_in_thread
-
-    return follow_in_thread(runtime, stop, on_reorg=lambda _fork: reconcile.set())

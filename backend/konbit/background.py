@@ -1,0 +1,163 @@
+"""The backend's background work: the outbox worker, the mirror and the SMS gateway's sender.
+
+``konbit run`` runs it in a process of its own (:class:`BackgroundProcess`) beside the web
+server, so that signing, sending, following the chain and texting never compete with
+requests for one interpreter lock; an app built by :func:`konbit.server.create_app` with
+``background=True`` (tests, an embedding) runs the same threads in its own process instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from multiprocessing.process import BaseProcess
+
+from konbit.runtime import Runtime
+from konbit.settings import Settings
+from konbit.sms import background as sms
+
+log = logging.getLogger(__name__)
+
+
+def start(runtime: Runtime, stop: threading.Event) -> list[threading.Thread]:
+    """Start the outbox worker, the mirror and the SMS threads; they end when ``stop`` is set."""
+    # The mirror asks the outbox to reconcile with the chain when it sees a reorg or a
+    # reset (blocks lost: their transactions are sent again).
+    reconcile = threading.Event()
+    return [
+        _start_worker(runtime, stop, reconcile),
+        _start_mirror(runtime, stop, reconcile),
+        *sms.start(runtime, stop),
+    ]
+
+
+def _start_worker(
+    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
+) -> threading.Thread:
+    def run() -> None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                worker = runtime.worker(reconcile_requests=reconcile)
+            except Exception as exc:  # chain down, no vault table: the API still answers
+                log.warning("outbox worker not started yet (%s); retrying", exc)
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            try:
+                worker.run_forever(stop)
+            finally:
+                worker.close()
+
+    thread = threading.Thread(target=run, name="outbox-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_mirror(
+    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
+) -> threading.Thread:
+    """Follow the chain into SQL; waits for a deployment, stops for good on a chain reset."""
+    from konbit.mirror.indexer import follow_in_thread
+
+    return follow_in_thread(runtime, stop, on_reorg=lambda _fork: reconcile.set())
+
+
+def serve(settings: Settings, stop: threading.Event) -> None:
+    """Run the background work until ``stop`` is set."""
+    runtime = Runtime(settings)
+    threads = start(runtime, stop)
+    try:
+        stop.wait()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        runtime.close()
+
+
+def _process_main(settings: Settings, parent: int) -> None:
+    """Entry point of the background process (spawned: a clean interpreter)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s [background]: %(message)s",
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C reaches the whole process group; the server stops us once it has stopped
+    # serving (else it would see us gone and start us again).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def orphaned() -> None:
+        # A server killed outright cannot stop us: two workers must never send at once.
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                log.warning("the server (pid %s) is gone; stopping", parent)
+                stop.set()
+
+    threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    serve(settings, stop)
+
+
+class BackgroundProcess:
+    """The background work in a child process, started again if it dies, stopped on exit."""
+
+    def __init__(self, settings: Settings, *, check_every: float = 1.0) -> None:
+        self.settings = settings
+        self.check_every = check_every
+        self._context = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._stop = threading.Event()
+        self._keeper = threading.Thread(target=self._keep, name="background-keeper", daemon=True)
+
+    def start(self) -> BackgroundProcess:
+        self._spawn()
+        self._keeper.start()
+        return self
+
+    def _spawn(self) -> None:
+        self._process = self._context.Process(
+            target=_process_main,
+            args=(self.settings, os.getpid()),
+            name="konbit-background",
+            daemon=False,
+        )
+        self._process.start()
+        log.info("background work (outbox, mirror, SMS) in process %s", self._process.pid)
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.check_every):
+            process = self._process
+            if process is None or process.is_alive() or self._stop.is_set():
+                continue
+            if process.exitcode == 0:
+                # Stopped cleanly by a signal to it or to the whole process group
+                # (docker stop, a `kill` of the group): the server is stopping too.
+                log.warning("the background process stopped (outbox, mirror and SMS wait)")
+                self._stop.set()
+            else:
+                log.error(
+                    "the background process exited (code %s); starting it again",
+                    process.exitcode,
+                )
+                self._spawn()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def stop(self, timeout: float = 45.0) -> None:
+        self._stop.set()
+        self._keeper.join(timeout=5)
+        process = self._process
+        if process is None or not process.is_alive():
+            return
+        process.terminate()  # SIGTERM: the threads finish what they are doing
+        process.join(timeout)
+        if process.is_alive():
+            log.error("the background process did not stop within %.0fs; killing it", timeout)
+            process.kill()
+            process.join(5)
