@@ -5,15 +5,23 @@ served app; prints p50, p99, requests per second and the server's memory (RSS).
 Run from /work/main with the project environment:
     export PATH=/work/main/scripts/solc-shim:/work/main/node_modules/.bin:$PATH \
            SOLCX_BINARY_PATH=/work/main/scripts/solc-shim
-    .venv/bin/python bench/sms_webhook.py [--clients 50] [--seconds 20] [--database URL]
+    .venv/bin/python bench/sms_webhook.py [--clients 50] [--seconds 20] [--every 1]
+                                          [--database URL] [--strict]
 
-The server runs in its own process (uvicorn, one worker, with the outbox worker, the mirror
-and the SMS notifier in the background as in production) on a fresh local Anvil with the
+The server runs as ``konbit run`` serves (uvicorn, one worker; the outbox worker, the
+mirror and the SMS sender in a process of their own) on a fresh local Anvil with the
 contracts deployed, SQLite by default. One farmer with a registered phone has 10 lots;
 every request is ``LOTS`` (the farmer's lots: identify the phone, read the mirror, store
 the message and its reply), signed with the official ``RequestValidator``, each with its
-own ``MessageSid``. Target (issue acceptance): p99 under 100 ms. ``--strict`` exits 1 when
-it is missed.
+own ``MessageSid``. Two phases of ``--seconds`` each, ``--clients`` clients:
+
+* paced: each client texts once every ``--every`` seconds (phones at a given rate; 50
+  clients every second is 50 SMS/s, far above a cluster's harvest peak). Latency counts
+  from when the SMS was due.
+* closed loop: each client texts again as soon as it has its reply: the saturation
+  throughput. Its latency is Little's law, clients / throughput, whatever the server does.
+
+Target (issue acceptance): p99 under 100 ms; ``--strict`` exits 1 when a phase misses it.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,6 +49,7 @@ TARGET_P99_MS = 100.0
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from konbit.background import BackgroundProcess
     from konbit.server import create_app
     from konbit.settings import Settings
 
@@ -52,14 +62,23 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port,
         public_base_url=f"http://127.0.0.1:{args.port}",
         twilio_auth_token=TOKEN,
+        log_level="WARNING",
     )
-    uvicorn.run(
-        create_app(settings),
-        host="127.0.0.1",
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-    )
+    # As `konbit run` serves: the outbox worker, the mirror and the SMS sender in a process
+    # of their own beside the web server.
+    # SIGTERM (the bench stopping us) ends through `finally`, which stops the background.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    background = BackgroundProcess(settings).start()
+    try:
+        uvicorn.run(
+            create_app(settings, background=False, background_elsewhere=True),
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        background.stop()
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -105,8 +124,19 @@ def prepare(url: str, operator_key: str) -> None:
         reply.raise_for_status()
 
 
-async def load(url: str, clients: int, seconds: float) -> tuple[list[float], int]:
-    import httpx
+async def load(
+    url: str, clients: int, seconds: float, every: float | None = None
+) -> tuple[list[float], int]:
+    """``clients`` concurrent clients, each posting its next SMS as soon as it has a reply
+    (closed loop: the server's saturation), or with ``every``, one SMS every ``every``
+    seconds each (paced: phones texting at a given rate). A paced latency counts from when
+    the SMS was due, so a reply that comes late also delays, and is charged to, the next.
+
+    aiohttp, not httpx: one ``httpx.AsyncClient`` shared by 50 clients tops out near 300
+    requests/s on this machine against an empty handler (p99 near 1 s), so it measured
+    itself; aiohttp's client does more than ten times that.
+    """
+    import aiohttp
     from twilio.request_validator import RequestValidator
 
     validator = RequestValidator(TOKEN)
@@ -115,9 +145,12 @@ async def load(url: str, clients: int, seconds: float) -> tuple[list[float], int
     errors = 0
     deadline = time.monotonic() + seconds
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop(session: aiohttp.ClientSession, index: int) -> None:
         nonlocal errors
+        due = time.perf_counter() + (every * index / clients if every else 0.0)
         while time.monotonic() < deadline:
+            if every:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
             form = {
                 "MessageSid": "SM" + uuid.uuid4().hex,
                 "AccountSid": "AC" + "0" * 32,
@@ -127,19 +160,23 @@ async def load(url: str, clients: int, seconds: float) -> tuple[list[float], int
                 "NumMedia": "0",
             }
             signature = validator.compute_signature(endpoint, form)
-            start = time.perf_counter()
-            reply = await client.post(
+            start = due if every else time.perf_counter()
+            async with session.post(
                 endpoint, data=form, headers={"X-Twilio-Signature": signature}
-            )
+            ) as reply:
+                content = await reply.read()
             elapsed = time.perf_counter() - start
-            if reply.status_code == 200 and b"<Message>" in reply.content:
+            if every:
+                due += every
+            if reply.status == 200 and b"<Message>" in content:
                 latencies.append(elapsed)
             else:
                 errors += 1
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(client_loop(session, i) for i in range(clients)))
     return latencies, errors
 
 
@@ -148,10 +185,39 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def phase(
+    title: str, url: str, pid: int, clients: int, seconds: float, every: float | None
+) -> bool:
+    """Run one load phase and print it; True when p99 meets the target without errors."""
+    rss_before, _ = rss_kib(pid)
+    started = time.monotonic()
+    latencies, errors = asyncio.run(load(url, clients, seconds, every))
+    elapsed = time.monotonic() - started
+    rss_after, rss_peak = rss_kib(pid)
+    print(title)
+    if not latencies:
+        print(f"  no successful request ({errors} errors)")
+        return False
+    p50 = percentile(latencies, 0.50) * 1000
+    p99 = percentile(latencies, 0.99) * 1000
+    print(f"  requests     {len(latencies):>10,d}   errors {errors}")
+    print(f"  throughput   {len(latencies) / elapsed:>10.1f} req/s")
+    print(f"  latency p50  {p50:>10.1f} ms")
+    print(f"  latency p99  {p99:>10.1f} ms   (target < {TARGET_P99_MS:.0f} ms)")
+    print(f"  mean / max   {statistics.mean(latencies) * 1000:>10.1f} / "
+          f"{max(latencies) * 1000:.1f} ms")  # fmt: skip
+    print(f"  server RSS   {rss_before / 1024:>10.1f} MiB before, "
+          f"{rss_after / 1024:.1f} MiB after, peak {rss_peak / 1024:.1f} MiB")  # fmt: skip
+    return p99 < TARGET_P99_MS and errors == 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=20.0, help="duration of each phase")
+    ap.add_argument(
+        "--every", type=float, default=1.0, help="paced phase: seconds between one client's SMS"
+    )
     ap.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -214,29 +280,29 @@ def main() -> int:
                 time.sleep(0.1)
         prepare(url, operator_key)
         asyncio.run(load(url, min(args.clients, 5), 1.0))  # warm-up
-        rss_before, _ = rss_kib(server.pid)
-        started = time.monotonic()
-        latencies, errors = asyncio.run(load(url, args.clients, args.seconds))
-        elapsed = time.monotonic() - started
-        rss_after, rss_peak = rss_kib(server.pid)
-        if not latencies:
-            print("no successful request", file=sys.stderr)
-            return 1
-        p50 = percentile(latencies, 0.50) * 1000
-        p99 = percentile(latencies, 0.99) * 1000
         kind = "PostgreSQL" if database.startswith("postgres") else "SQLite"
         print(f"SMS webhook (Twilio, signed, query 'LOTS'), {args.clients} clients, {kind}")
-        print(f"  requests     {len(latencies):>10,d}   errors {errors}")
-        print(f"  throughput   {len(latencies) / elapsed:>10.1f} req/s")
-        print(f"  latency p50  {p50:>10.1f} ms")
-        print(f"  latency p99  {p99:>10.1f} ms   (target < {TARGET_P99_MS:.0f} ms)")
-        print(f"  mean / max   {statistics.mean(latencies) * 1000:>10.1f} / "
-              f"{max(latencies) * 1000:.1f} ms")  # fmt: skip
-        print(f"  server RSS   {rss_before / 1024:>10.1f} MiB before, "
-              f"{rss_after / 1024:.1f} MiB after, peak {rss_peak / 1024:.1f} MiB")  # fmt: skip
-        met = p99 < TARGET_P99_MS and errors == 0
-        print("  target met" if met else "  TARGET MISSED")
-        return 0 if met or not args.strict else 1
+        paced = phase(
+            f"paced: each client one SMS every {args.every:g} s "
+            f"({args.clients / args.every:.0f} SMS/s offered)",
+            url,
+            server.pid,
+            args.clients,
+            args.seconds,
+            args.every,
+        )
+        closed = phase(
+            "closed loop: each client's next SMS as soon as it has a reply (saturation)",
+            url,
+            server.pid,
+            args.clients,
+            args.seconds,
+            None,
+        )
+        print(f"target: p99 < {TARGET_P99_MS:.0f} ms for a query command")
+        print(f"  paced        {'met' if paced else 'MISSED'}")
+        print(f"  closed loop  {'met' if closed else 'MISSED'}   (latency = clients / throughput)")
+        return 0 if (paced and closed) or not args.strict else 1
     finally:
         if server is not None:
             server.terminate()

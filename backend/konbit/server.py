@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -53,6 +54,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
+        # Sync routes and the SMS handlers run in anyio's thread pool (40 by default).
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.settings = settings
         app.state.runtime = runtime
         app.state.engine = runtime.engine

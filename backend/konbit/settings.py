@@ -71,6 +71,13 @@ class Settings(BaseModel):
         ge=0,
         description="Native coin the operator sponsors per organisation per 24 h (0: no cap).",
     )
+    request_threads: int = Field(
+        default=8,
+        ge=1,
+        le=200,
+        description="Requests handled at once (the rest wait in turn): more threads than "
+        "cores only make them queue for the interpreter lock, out of order.",
+    )
     max_body_bytes: int = Field(
         default=1 << 20,
         ge=1024,
