@@ -8,7 +8,7 @@ on free ports, and stops everything it started at the end. Over HTTP it onboards
 cooperative, issues its key, enrols ``--farmers`` farmers and records ``--seed-lots`` lots
 (all ``?wait=true``).
 
-Load: ``--clients`` concurrent clients (one ``httpx.AsyncClient`` and connection each, one
+Load: ``--clients`` concurrent clients (one aiohttp session and connection each, one
 asyncio loop) for ``--seconds``: half read (``GET /cooperative/lots?limit=50``,
 ``GET /cooperative/farmers``, ``GET /trace/lots/{id}`` in turn), half write
 (``POST /cooperative/lots`` for the enrolled farmers, answered 202 without waiting).
@@ -37,7 +37,6 @@ import json
 import os
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -64,7 +64,6 @@ PENDING = ("queued", "signed", "sent")
 STALL_SECONDS = 3.0  # no new block for this long with transfers unmined: automine stalled
 JSON = {"content-type": "application/json"}
 MAX_ERRORS = 5  # bodies of non-2xx answers printed
-TLS = ssl.create_default_context()  # httpx would build one per client (~20 ms of CPU each)
 
 # ---- the server under test ---------------------------------------------------------------
 
@@ -297,34 +296,39 @@ def writes(coop: Cooperative, offset: int) -> Iterator[Request]:
         i += 1
 
 
-def http_client(base_url: str = "", key: str | None = None) -> httpx.AsyncClient:
-    """One connection, kept alive; no proxy lookups, one shared (unused) TLS context."""
+def http_client(base_url: str = "", key: str | None = None) -> aiohttp.ClientSession:
+    """One connection, kept alive, no proxy lookups.
+
+    aiohttp, not httpx: on this machine httpx's async client costs several times the CPU per
+    request, and a load generator that saturates before the server measures itself.
+    """
     headers = {**JSON, **({"Authorization": f"Bearer {key}"} if key else {})}
-    return httpx.AsyncClient(
-        base_url=base_url,
+    return aiohttp.ClientSession(
+        base_url=base_url or None,
         headers=headers,
-        timeout=60,
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        timeout=aiohttp.ClientTimeout(total=60),
+        connector=aiohttp.TCPConnector(limit=1),
         trust_env=False,
-        verify=TLS,
     )
 
 
 async def client(
-    http: httpx.AsyncClient, requests: Iterator[Request], until: float, stats: Stats
+    http: aiohttp.ClientSession, requests: Iterator[Request], until: float, stats: Stats
 ) -> None:
     clock = time.perf_counter
     while clock() < until:
         kind, label, method, path, body = next(requests)
         start = clock()
+        text = "(no answer)"
         try:
-            reply = await http.request(method, path, content=body)
-            code = str(reply.status_code)
-        except httpx.HTTPError as exc:
-            reply, code = None, type(exc).__name__
+            async with http.request(method, path, data=body) as reply:
+                content = await reply.read()
+            code = str(reply.status)
+            text = content[:300].decode(errors="replace")
+        except aiohttp.ClientError as exc:
+            code = type(exc).__name__
         stats.record(kind, label, code, clock() - start)
         if code[0] != "2" and len(stats.errors) < MAX_ERRORS:
-            text = reply.text[:300] if reply is not None else "(no answer)"
             stats.errors.append(f"{label} -> {code}: {text}")
 
 
@@ -336,7 +340,7 @@ async def api_load(
     streams: list[Callable[[Cooperative, int], Iterator[Request]]] = [reads, writes]
     https = [http_client(url, coop.key) for _ in range(clients)]
     try:
-        await asyncio.gather(*(h.get("/healthz") for h in https))
+        await asyncio.gather(*(ping(h, "/healthz") for h in https))
         start = time.perf_counter()
         await asyncio.gather(
             *(
@@ -346,7 +350,14 @@ async def api_load(
         )
         return stats, time.perf_counter() - start
     finally:
-        await asyncio.gather(*(h.aclose() for h in https))
+        await asyncio.gather(*(h.close() for h in https))
+
+
+async def ping(http: aiohttp.ClientSession, path: str, body: bytes | None = None) -> None:
+    """Open the session's connection before the clock starts."""
+    method = "POST" if body is not None else "GET"
+    async with http.request(method, path, data=body) as reply:
+        await reply.read()
 
 
 # ---- raw baseline ------------------------------------------------------------------------
@@ -403,14 +414,17 @@ def presign(chain_url: str, senders: int, n: int) -> tuple[list[list[bytes]], li
     return bodies, last
 
 
-async def raw_sender(http: httpx.AsyncClient, url: str, bodies: list[bytes], stats: Stats) -> None:
+async def raw_sender(
+    http: aiohttp.ClientSession, url: str, bodies: list[bytes], stats: Stats
+) -> None:
     """One sender's transactions, in nonce order, one at a time."""
     clock = time.perf_counter
     for body in bodies:
         start = clock()
-        reply = await http.post(url, content=body)
-        answer = reply.json()
-        code = "error" if "error" in answer else str(reply.status_code)
+        async with http.post(url, data=body) as reply:
+            answer = json.loads(await reply.read())
+            status_code = reply.status
+        code = "error" if "error" in answer else str(status_code)
         stats.record("raw", "eth_sendRawTransaction", code, clock() - start)
         if code == "error" and len(stats.errors) < MAX_ERRORS:
             stats.errors.append(f"eth_sendRawTransaction -> {answer['error']}")
@@ -438,16 +452,16 @@ async def raw_baseline(chain_url: str, bodies: list[list[bytes]], last: list[str
     """
     stats = Stats()
     https = [http_client() for _ in bodies]
-    ping = b'{"jsonrpc":"2.0","id":0,"method":"eth_chainId","params":[]}'
+    chain_id = b'{"jsonrpc":"2.0","id":0,"method":"eth_chainId","params":[]}'
     try:
-        await asyncio.gather(*(h.post(chain_url, content=ping) for h in https))
+        await asyncio.gather(*(ping(h, chain_url, chain_id) for h in https))
         start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(
             *(raw_sender(h, chain_url, mine, stats) for h, mine in zip(https, bodies, strict=True))
         )
         sent = time.perf_counter() - start
     finally:
-        await asyncio.gather(*(h.aclose() for h in https))
+        await asyncio.gather(*(h.close() for h in https))
     batch = [
         {"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt", "params": [h]}
         for i, h in enumerate(last)
@@ -456,7 +470,8 @@ async def raw_baseline(chain_url: str, bodies: list[list[bytes]], last: list[str
     nudged, head, moved = 0, None, time.monotonic()
     async with http_client() as http:
         while True:
-            receipts = (await http.post(chain_url, json=batch)).json()
+            async with http.post(chain_url, json=batch) as reply:
+                receipts = await reply.json()
             if all(r.get("result") for r in receipts):
                 break
             block = rpc(chain_url, "eth_blockNumber")
