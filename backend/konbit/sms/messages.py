@@ -9,6 +9,7 @@ words allow it.
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -465,6 +466,7 @@ def _plain(text: str) -> str:
     return text.replace("\u00a0", " ").replace("\u202f", " ")
 
 
+@functools.lru_cache(maxsize=4096)  # Babel formats slowly; replies repeat figures
 def money(amount: int, lang: Lang) -> str:
     """Token minor units as the reader writes money, e.g. ``US$ 12,50``, ``$12.50``.
 
@@ -476,12 +478,14 @@ def money(amount: int, lang: Lang) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # Babel formats slowly; replies repeat figures
 def kilograms(grams: int, lang: Lang) -> str:
     """Grams as kilograms with up to three decimals, e.g. ``250``, ``250,5``."""
     value = Decimal(int(grams)).scaleb(-3)
     return _plain(format_decimal(value, format="#,##0.###", locale=LOCALES[lang]))
 
 
+@functools.lru_cache(maxsize=4096)  # Babel formats slowly; replies repeat figures
 def day(timestamp: int, lang: Lang) -> str:
     """A chain time as a date: ``29 novanm 2026``, ``29 nov. 2026``, ``Nov 29, 2026``."""
     when = datetime.fromtimestamp(max(0, min(int(timestamp), 253402214400)), UTC).date()
