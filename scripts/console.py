@@ -24,7 +24,8 @@ from konbit.settings import Settings
 def konbit() -> Any:
     """A namespace with one brownie ``Contract`` per deployed Konbit contract."""
     settings = Settings.load()
-    book = AddressBook.load(settings.data_dir, web3.eth.chain_id)
+    genesis = "0x" + bytes(web3.eth.get_block(0)["hash"]).hex()
+    book = AddressBook.load(settings.data_dir, web3.eth.chain_id, genesis)
     if book is None:
         raise SystemExit(
             f"nothing deployed on chain {web3.eth.chain_id} under {settings.data_dir}:"

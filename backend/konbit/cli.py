@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from konbit.chain.local import ChainError, LocalChain
+from konbit.chain.local import ChainError, ChainStatus, LocalChain, probe
 from konbit.commands.mirror import register as register_mirror
 from konbit.commands.vault import register as register_vault
 from konbit.settings import Settings, SettingsError
@@ -102,14 +102,147 @@ def cmd_chain(settings: Settings, args: argparse.Namespace) -> int:
             else "chain down: no managed chain was running"
         )
         return 0
-    status = chain.status()
+    if args.action == "reset":
+        return _chain_reset(settings, chain, args)
+    if settings.managed_chain:
+        status = chain.status()
+    else:
+        found = probe(settings.effective_rpc_url)
+        status = ChainStatus(
+            running=found is not None,
+            url=settings.effective_rpc_url,
+            chain_id=found[0] if found else None,
+            block_number=found[1] if found else None,
+        )
     if not status.running:
-        print(f"chain: not running ({chain.url})")
+        print(f"chain: not running ({status.url})")
         return 3
     print(
         f"chain: running at {status.url}, chain id {status.chain_id}, "
         f"block {status.block_number}, pid {status.pid or 'not managed here'}"
     )
+    _print_chain_report(settings)
+    return 0
+
+
+def _print_chain_report(settings: Settings) -> None:
+    """The genesis, the deployments and the accounts of ``konbit chain status``."""
+    from konbit.chain.contracts import AddressBook
+    from konbit.db.migrate import upgrade
+    from konbit.runtime import Runtime
+    from konbit.services.chains import report
+
+    runtime = Runtime(settings)
+    try:
+        upgrade(runtime.engine)
+        found = report(runtime)
+        path = AddressBook.path(settings.data_dir, found.chain.chain_id, found.chain.genesis)
+    finally:
+        runtime.close()
+    print(f"genesis: {found.chain.genesis}")
+    if found.book is None:
+        print(f"deployments: none for this chain ({path}); `konbit deploy` or `konbit run`")
+    else:
+        print(f"deployments ({path}, from block {found.book.deploy_block}):")
+        for name, address in found.book.addresses.items():
+            print(f"  {name:16s} {address}")
+    print(f"accounts ({len(found.accounts)} in the vault):")
+    for account in found.accounts:
+        roles = (
+            ", ".join(account.roles) or "-"
+            if found.mirrored
+            else "? (the mirror has not read this chain)"
+        )
+        print(f"  {account.address}  {account.kind:12s} {account.label or '':16s} roles: {roles}")
+    for other in found.others:
+        print(f"also in this database: {other}")
+
+
+def _chain_reset(settings: Settings, chain: LocalChain, args: argparse.Namespace) -> int:
+    """``konbit chain reset``: a new local chain and a clean namespace for it."""
+    from konbit.db.migrate import upgrade
+    from konbit.runtime import Runtime
+    from konbit.services.chains import bind, forget, known_chains
+    from konbit.settings import LOCAL_CHAIN_IDS
+
+    url = settings.effective_rpc_url
+    found = probe(url)
+    if settings.managed_chain:
+        chain_id = found[0] if found else settings.chain_id
+    elif found is None:
+        print(f"konbit chain reset: no node answers at {url}", file=sys.stderr)
+        return 1
+    else:
+        chain_id = found[0]
+    local = chain_id in LOCAL_CHAIN_IDS
+    if not local and not args.forget:
+        print(
+            f"konbit chain reset: chain {chain_id} at {url} is not a local chain (ids "
+            f"{', '.join(map(str, sorted(LOCAL_CHAIN_IDS)))}): konbit cannot make it anew. "
+            "If the chain this database followed is gone for good, `konbit chain reset "
+            "--forget` forgets its state here and follows the node's chain.",
+            file=sys.stderr,
+        )
+        return 1
+    managed = settings.managed_chain and local
+    if found is not None and managed and chain.recorded_pid() is None:
+        print(
+            f"konbit chain reset: a node konbit did not start listens on {url}: stop it, "
+            "or set KONBIT_RPC_URL to it",
+            file=sys.stderr,
+        )
+        return 1
+    what = (
+        f"stop the local chain in {chain.state_dir}, delete its blocks and start a new one; "
+        "forget its contracts and transactions in this database"
+        if managed
+        else f"forget this database's contracts and transactions for the chain at {url}"
+        + ("" if local else " and for the chain it followed before")
+    )
+    if not args.yes:
+        try:
+            answer = input(f"konbit chain reset will {what}. Go on? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("chain reset: nothing done")
+            return 1
+    old: str | None = None
+    if found is not None:
+        runtime = Runtime(settings)
+        try:
+            old = runtime.genesis
+        finally:
+            runtime.close()
+    if managed:
+        chain.stop()
+        for name in (
+            "state.json",
+            "state.good.json",
+            "state.broken.json",
+            "state.json.partial",
+            "demo-season",
+            RUN_OWNER_FILE,
+        ):
+            (chain.state_dir / name).unlink(missing_ok=True)
+        chain.start(detach=True)
+    runtime = Runtime(settings)
+    try:
+        upgrade(runtime.engine)
+        gone = [old] if old is not None else []
+        if not local:  # --forget: the chain(s) this database followed before
+            gone = [n.genesis_hash for n in known_chains(runtime) if n.genesis_hash != old]
+        for genesis in gone:
+            forget(runtime, genesis)
+        bind(runtime)
+        print(
+            f"chain reset: chain {runtime.chain_id} at {url}, genesis {runtime.genesis}; "
+            "a clean namespace"
+            + (" on a new local chain (running; `konbit chain down` stops it)" if managed else "")
+            + ": the next `konbit run` or `konbit deploy` deploys afresh"
+        )
+    finally:
+        runtime.close()
     return 0
 
 
@@ -169,6 +302,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from konbit.db.migrate import upgrade
     from konbit.runtime import Runtime
     from konbit.server import create_app
+    from konbit.services.chains import bind
     from konbit.services.deploy import deploy
     from konbit.settings import LOCAL_CHAIN_IDS
 
@@ -201,6 +335,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         runtime = Runtime(settings)
         try:
             upgrade(runtime.engine)
+            bind(runtime)  # this chain's namespace; another non-local chain: refused
             if runtime.chain_id in LOCAL_CHAIN_IDS:
                 deploy(runtime, progress=lambda line: log.info("deploy: %s", line.strip()))
         finally:
@@ -290,8 +425,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="konbit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    chain = sub.add_parser("chain", help="manage the local Anvil chain")
-    chain.add_argument("action", choices=["up", "down", "status"])
+    chain = sub.add_parser(
+        "chain",
+        help="manage the local Anvil chain: up, down, status (genesis, contracts, accounts), "
+        "reset (a new local chain and a clean namespace; stop `konbit run` first)",
+    )
+    chain.add_argument("action", choices=["up", "down", "status", "reset"])
+    chain.add_argument("--yes", action="store_true", help="reset: do not ask for confirmation")
+    chain.add_argument(
+        "--forget",
+        action="store_true",
+        help="reset on a non-local chain: forget the state of the chain this database "
+        "followed before, and follow the node's",
+    )
     chain.set_defaults(func=cmd_chain)
 
     db = sub.add_parser("db", help="database schema")

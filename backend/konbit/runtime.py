@@ -43,6 +43,13 @@ class Runtime:
         return int(self.w3.eth.chain_id)
 
     @cached_property
+    def genesis(self) -> str:
+        """Hash of the node's genesis block: which chain instance this is (two local chains
+        share a chain id; see konbit.services.chains)."""
+        block = self.rpc.call("eth_getBlockByNumber", "0x0", False)
+        return str(block["hash"])
+
+    @cached_property
     def vault(self) -> Vault:
         return Vault(self.engine, self.settings)
 
@@ -58,11 +65,11 @@ class Runtime:
         return self.operator()
 
     def address_book(self) -> AddressBook | None:
-        return AddressBook.load(self.settings.data_dir, self.chain_id)
+        return AddressBook.load(self.settings.data_dir, self.chain_id, self.genesis)
 
     def contracts(self) -> KonbitContracts:
         """The deployed contracts; one client per address book (rebuilt when it changes)."""
-        path = AddressBook.path(self.settings.data_dir, self.chain_id)
+        path = AddressBook.path(self.settings.data_dir, self.chain_id, self.genesis)
         try:
             stamp = path.stat()
             version = (stamp.st_mtime_ns, stamp.st_size)
@@ -95,6 +102,7 @@ class Runtime:
                 operator,
                 topup_wei=self.settings.gas_topup_wei,
                 budget=self.gas_budget,
+                chain_genesis=self.genesis,
             )
             if operator is not None and self.settings.gas_topup_wei > 0
             else None

@@ -36,7 +36,7 @@ from konbit.chain.contracts import (
     konbit_event_decoder,
     load_artifact,
 )
-from konbit.chain.local import LocalChain, free_port, probe
+from konbit.chain.local import LocalChain, free_port, probe, rpc_call
 from konbit.cli import main as konbit_main
 from konbit.db.engine import make_engine
 from konbit.db.migrate import upgrade
@@ -874,7 +874,8 @@ def test_konbit_run_killed_under_load_lands_every_write_exactly_once(
             list(replays.map(replay, requests))
 
         # ---- every effect on chain exactly once
-        book = AddressBook.load(data_dir, 31337)
+        genesis = rpc_call(chain_url, "eth_getBlockByNumber", ["0x0", False])["hash"]
+        book = AddressBook.load(data_dir, 31337, genesis)
         assert book is not None
         events = _logs(chain_url, list(book.addresses.values()))
         recorded = Counter(

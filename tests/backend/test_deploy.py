@@ -50,7 +50,8 @@ def test_deploy_wires_everything_and_records_the_book(runtime: Runtime) -> None:
         role = getattr(registry.functions, role_name)().call()
         assert registry.functions.hasRole(role, book.address(holder)).call()
     assert contracts.escrow.functions.allowedTokens(book.address("TestStablecoin")).call()
-    on_disk = json.loads(AddressBook.path(runtime.settings.data_dir, runtime.chain_id).read_text())
+    path = AddressBook.path(runtime.settings.data_dir, runtime.chain_id, runtime.genesis)
+    on_disk = json.loads(path.read_text())
     assert on_disk["contracts"] == book.addresses
     with Session(runtime.engine) as s:
         rows = {d.contract: d.address for d in s.exec(select(Deployment))}

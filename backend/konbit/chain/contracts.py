@@ -2,8 +2,9 @@
 
 Everything else asks this module for a contract, an encoded call, a decoded revert or a
 decoded event. Artifacts come from ``build/contracts/*.json`` (``brownie compile``); the
-address book lives in ``<data_dir>/deployments/<chainId>.json`` and the ``deployment``
-table.
+address book lives in ``<data_dir>/deployments/<chainId>-<genesis>.json`` (the first 16 hex
+digits of the chain's genesis block hash: two chains with the same id keep two books, see
+konbit.services.chains) and the ``deployment`` table.
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ class AddressBook:
     deploy_block: int = 0
     code_hashes: dict[str, str] = field(default_factory=dict)
     init_hashes: dict[str, str] = field(default_factory=dict)
+    #: Hash of the genesis block of the chain instance; None: a book of before it was kept.
+    genesis: str | None = None
 
     def address(self, name: str) -> str:
         try:
@@ -185,12 +188,16 @@ class AddressBook:
             ) from None
 
     @classmethod
-    def path(cls, data_dir: Path, chain_id: int) -> Path:
-        return data_dir / "deployments" / f"{chain_id}.json"
+    def path(cls, data_dir: Path, chain_id: int, genesis: str | None) -> Path:
+        """The book of chain ``chain_id`` with that genesis (None: the one name it had
+        before chains were told apart by genesis, ``<chainId>.json``)."""
+        if genesis is None:
+            return data_dir / "deployments" / f"{chain_id}.json"
+        return data_dir / "deployments" / f"{chain_id}-{genesis_tag(genesis)}.json"
 
     @classmethod
-    def load(cls, data_dir: Path, chain_id: int) -> AddressBook | None:
-        path = cls.path(data_dir, chain_id)
+    def load(cls, data_dir: Path, chain_id: int, genesis: str | None) -> AddressBook | None:
+        path = cls.path(data_dir, chain_id, genesis)
         if not path.is_file():
             return None
         data = json.loads(path.read_text())
@@ -200,14 +207,16 @@ class AddressBook:
             deploy_block=int(data.get("deployBlock", 0)),
             code_hashes=dict(data.get("codeHashes", {})),
             init_hashes=dict(data.get("initHashes", {})),
+            genesis=data.get("genesis", genesis),
         )
 
     def save(self, data_dir: Path) -> Path:
-        path = self.path(data_dir, self.chain_id)
+        path = self.path(data_dir, self.chain_id, self.genesis)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         body = {
             "chainId": self.chain_id,
+            "genesis": self.genesis,
             "deployBlock": self.deploy_block,
             "contracts": self.addresses,
             "codeHashes": self.code_hashes,
@@ -216,6 +225,11 @@ class AddressBook:
         tmp.write_text(json.dumps(body, indent=2) + "\n")
         tmp.replace(path)
         return path
+
+
+def genesis_tag(genesis: str) -> str:
+    """The short name of a chain instance: the first 16 hex digits of its genesis hash."""
+    return genesis.lower().removeprefix("0x")[:16]
 
 
 class KonbitContracts:

@@ -28,3 +28,19 @@ class Deployment(SQLModel, table=True):
     block_number: int | None = Field(default=None, sa_type=BigInteger)
     code_hash: str = Field(max_length=66, description="keccak256 of the deployed runtime code")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ChainNamespace(SQLModel, table=True):
+    """A chain instance this database has state for, known by its genesis block hash.
+
+    The one marked ``active`` is the chain the database followed last: rows recorded
+    without a chain (``outbox_tx.chain_genesis`` None) are its. See konbit.services.chains.
+    """
+
+    __tablename__ = "chain_namespace"
+
+    genesis_hash: str = Field(primary_key=True, max_length=66)
+    chain_id: int = Field(sa_type=BigInteger)
+    active: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    bound_at: datetime = Field(default_factory=utcnow)

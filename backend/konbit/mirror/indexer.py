@@ -275,10 +275,7 @@ class Mirror:
         """Delete the projection, raw events, headers and cursors (every chain's: after a
         reset the old chain's rows are meaningless). Private profiles are not touched."""
         with self.engine.begin() as conn:
-            self._truncate_projection(conn)
-            conn.execute(delete(_events))
-            conn.execute(delete(_headers))
-            conn.execute(delete(_cursors))
+            clear_mirror(conn)
 
     def rebuild(self) -> SyncResult:
         """``konbit mirror --rebuild``: clear, then replay from the deployment block."""
@@ -700,6 +697,16 @@ class Mirror:
                     .where(_events.c.chain_id == self.chain_id)
                 ).scalar_one()
             )
+
+
+def clear_mirror(conn: Connection) -> None:
+    """Delete the projection, raw events, headers and cursors, in ``conn``'s transaction
+    (``Mirror.clear``; and when the database moves to another chain instance)."""
+    for model in PROJECTION_MODELS:
+        conn.execute(delete(model.__table__))  # type: ignore[attr-defined]
+    conn.execute(delete(_events))
+    conn.execute(delete(_headers))
+    conn.execute(delete(_cursors))
 
 
 def follow_in_thread(

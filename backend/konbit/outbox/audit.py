@@ -10,7 +10,9 @@ The outbox is the chain's write-ahead log, so the two must agree:
 * no row in flight holds a nonce the chain has used for another transaction.
 
 Rows in flight are not mismatches by themselves: a running worker has some. A
-transaction mined but not yet recorded is not one either.
+transaction mined but not yet recorded is not one either. Only the rows of the node's
+chain (and those naming no chain) are compared: rows of another chain instance with the
+same id are not this chain's business (konbit.services.chains).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -75,6 +78,8 @@ def _batch(rpc: RpcClient, calls: list[tuple[str, list[Any]]]) -> list[Any]:
 def audit(engine: Engine, rpc: RpcClient) -> OutboxAudit:
     """Compare the outbox with the chain; the report lists every mismatch."""
     report = OutboxAudit()
+    genesis = rpc.call("eth_getBlockByNumber", "0x0", False)["hash"]
+    ours = or_(col(OutboxTx.chain_genesis) == genesis, col(OutboxTx.chain_genesis).is_(None))
     with Session(engine) as session:
         mined = list(
             session.exec(
@@ -82,6 +87,7 @@ def audit(engine: Engine, rpc: RpcClient) -> OutboxAudit:
                 .where(col(OutboxTx.status).in_([TxStatus.MINED.value, TxStatus.FAILED.value]))
                 .where(col(OutboxTx.block_number).is_not(None))
                 .where(col(OutboxTx.tx_hash).is_not(None))
+                .where(ours)
                 .order_by(col(OutboxTx.id))
             ).all()
         )
@@ -89,10 +95,15 @@ def audit(engine: Engine, rpc: RpcClient) -> OutboxAudit:
             session.exec(
                 select(OutboxTx)
                 .where(col(OutboxTx.status).in_(IN_FLIGHT))
+                .where(ours)
                 .order_by(col(OutboxTx.sender), col(OutboxTx.nonce), col(OutboxTx.id))
             ).all()
         )
-        states = {s.sender: s for s in session.exec(select(OutboxSender)).all()}
+        states = {
+            s.sender: s
+            for s in session.exec(select(OutboxSender)).all()
+            if s.chain_genesis in (None, genesis)
+        }
     report.checked["outbox mined"] = len(mined)
     report.checked["outbox in flight"] = len(in_flight)
     _check_receipts(rpc, mined, report)

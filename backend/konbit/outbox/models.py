@@ -33,10 +33,21 @@ class OutboxTx(SQLModel, table=True):
     """An intended transaction and everything that happened to it."""
 
     __tablename__ = "outbox_tx"
-    __table_args__ = (Index("ix_outbox_tx_sender_status", "sender", "status"),)
+    __table_args__ = (
+        Index("ix_outbox_tx_sender_status", "sender", "status"),
+        # The same signed bytes may be sent to two instances of a chain (two fresh local
+        # chains: same key, nonce, fees and chain id): one row each.
+        UniqueConstraint("chain_genesis", "tx_hash", name="uq_outbox_tx_chain_tx_hash"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=200, unique=True)
+    chain_genesis: str | None = Field(
+        default=None,
+        max_length=66,
+        description="genesis hash of the chain the row is for (konbit.services.chains); "
+        "None: not said, the chain the database follows now",
+    )
     request_hash: str = Field(max_length=66, description="keccak of what was asked, per key")
     sender: str = Field(max_length=42)
     contract: str | None = Field(default=None, max_length=64, description="None: value transfer")
@@ -51,7 +62,7 @@ class OutboxTx(SQLModel, table=True):
     max_fee_per_gas: int | None = Field(default=None, sa_type=BigInteger)
     max_priority_fee_per_gas: int | None = Field(default=None, sa_type=BigInteger)
     raw_tx: str | None = Field(default=None, sa_type=Text)
-    tx_hash: str | None = Field(default=None, max_length=66, unique=True)
+    tx_hash: str | None = Field(default=None, max_length=66, index=True)
     replaced_json: str | None = Field(
         default=None,
         sa_type=Text,
@@ -80,6 +91,9 @@ class OutboxSender(SQLModel, table=True):
 
     sender: str = Field(primary_key=True, max_length=42)
     next_nonce: int | None = Field(default=None, sa_type=BigInteger, description="None: resync")
+    chain_genesis: str | None = Field(
+        default=None, max_length=66, description="the chain next_nonce counts on; another: resync"
+    )
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = None
 

@@ -49,6 +49,7 @@ def submit(
     to: str | None = None,
     data: str = "0x",
     value: int = 0,
+    chain_genesis: str | None = None,
 ) -> tuple[OutboxTx, bool]:
     """Record a transaction once per ``key``; returns (row, created).
 
@@ -56,6 +57,8 @@ def submit(
     here and not in the worker), or a raw ``to`` / ``data`` (a value transfer, or contract
     creation when ``to`` is None; ``function`` is then only a label). The same key again
     returns the first row; the same key for another request raises IdempotencyConflict.
+    ``chain_genesis`` names the chain the transaction is for (konbit.services.chains); a
+    key meant for one chain only should name it too.
     """
     if not key or len(key) > 200:
         raise OutboxError("idempotency key must be 1 to 200 characters")
@@ -87,6 +90,7 @@ def submit(
         to=to,
         data=data,
         value=value,
+        chain_genesis=chain_genesis,
     )
     try:
         session.commit()
@@ -109,6 +113,7 @@ def add(
     function: str | None = None,
     args: Sequence[Any] = (),
     value: int = 0,
+    chain_genesis: str | None = None,
 ) -> OutboxTx:
     """Add an already encoded transaction to ``session``; the caller's transaction commits it.
 
@@ -125,6 +130,7 @@ def add(
         to_address=to,
         data=data,
         value_wei=str(value),
+        chain_genesis=chain_genesis,
     )
     session.add(row)
     return row

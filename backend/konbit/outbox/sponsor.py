@@ -14,6 +14,7 @@ import logging
 import uuid
 
 from eth_utils import to_checksum_address
+from sqlalchemy import or_, true
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -36,8 +37,11 @@ class TopUpSponsor:
         *,
         topup_wei: int,
         budget: GasBudget | None = None,
+        chain_genesis: str | None = None,
     ) -> None:
         self.engine = engine
+        #: The chain the top-ups are for (konbit.services.chains); None: any.
+        self.chain_genesis = chain_genesis
         self.rpc = rpc
         self.operator = to_checksum_address(operator)
         self.topup_wei = topup_wei
@@ -56,6 +60,14 @@ class TopUpSponsor:
                 .where(OutboxTx.to_address == sender)
                 .where(OutboxTx.function == TOPUP_FUNCTION)
                 .where(col(OutboxTx.status).in_(PENDING))
+                .where(
+                    or_(
+                        col(OutboxTx.chain_genesis).is_(None),
+                        col(OutboxTx.chain_genesis) == self.chain_genesis,
+                    )
+                    if self.chain_genesis is not None
+                    else true()
+                )
             ).first()
             amount = max(self.topup_wei, needed_wei)
             if on_its_way is None and self.budget and not self.budget.allows(sender, amount):
@@ -71,5 +83,6 @@ class TopUpSponsor:
                     to=sender,
                     value=amount,
                     function=TOPUP_FUNCTION,
+                    chain_genesis=self.chain_genesis,
                 )
         return False

@@ -41,6 +41,12 @@ loss are recorded at heights the lost ones had). It:
    sender in nonce order, waiting for each receipt before the next sender's transaction
    so that one sender's write that depends on another's lands after it again.
 
+Each row says which chain it is for (``chain_genesis``, the hash of its genesis block; see
+konbit.services.chains): a worker handles the rows of the chain its node runs, and those
+that say none, and nothing else; ``outbox_sender.next_nonce`` counts on the chain named
+beside it (another: resynced). So the rows of another chain instance with the same chain
+id (a local chain started again afresh) never block this one, nor are sent to it.
+
 So every accepted write lands exactly once. When none of the blocks the outbox recorded
 is on the node any more (another chain, or one restarted without its state), nothing is
 replayed: that is a reset, for an operator to look at (``konbit verify`` reports it).
@@ -258,6 +264,11 @@ class OutboxWorker:
         self.crash_hook = crash_hook or _crash_hook_from_env()
         self.worker_id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.chain_id = int(rpc.call("eth_chainId"), 16)
+        #: The chain instance this worker sends to: its rows, and those naming none.
+        self.genesis: str = rpc.call("eth_getBlockByNumber", "0x0", False)["hash"]
+        self._ours = or_(
+            col(OutboxTx.chain_genesis) == self.genesis, col(OutboxTx.chain_genesis).is_(None)
+        )
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="outbox")
         # The lease keeps other workers off a sender; this keeps this worker's own
         # concurrent passes (run_forever beside drain) off it.
@@ -276,7 +287,10 @@ class OutboxWorker:
         finished = self._reconcile_if_due()
         with Session(self.engine) as session:
             senders = session.exec(
-                select(OutboxTx.sender).where(col(OutboxTx.status).in_(PENDING)).distinct()
+                select(OutboxTx.sender)
+                .where(col(OutboxTx.status).in_(PENDING))
+                .where(self._ours)
+                .distinct()
             ).all()
         if not senders:
             return finished
@@ -286,7 +300,10 @@ class OutboxWorker:
     def pending(self) -> int:
         with Session(self.engine) as session:
             return session.exec(
-                select(func.count()).select_from(OutboxTx).where(col(OutboxTx.status).in_(PENDING))
+                select(func.count())
+                .select_from(OutboxTx)
+                .where(col(OutboxTx.status).in_(PENDING))
+                .where(self._ours)
             ).one()
 
     def drain(self, timeout: float = 120.0, poll: float = 0.02) -> None:
@@ -418,6 +435,7 @@ class OutboxWorker:
                 select(OutboxTx)
                 .where(OutboxTx.sender == sender)
                 .where(col(OutboxTx.status).in_(statuses))
+                .where(self._ours)
                 .order_by(col(OutboxTx.nonce) if by_nonce else col(OutboxTx.id), col(OutboxTx.id))
                 .limit(self.batch)
             ).all()
@@ -485,6 +503,7 @@ class OutboxWorker:
             .select_from(OutboxTx)
             .where(OutboxTx.sender == sender)
             .where(col(OutboxTx.status).in_(IN_FLIGHT))
+            .where(self._ours)
         ).one()
         return count > 0
 
@@ -494,13 +513,24 @@ class OutboxWorker:
         state = session.exec(
             select(OutboxSender).where(OutboxSender.sender == sender).with_for_update()
         ).one()
-        if state.next_nonce is None:
-            state.next_nonce = int(self.rpc.call("eth_getTransactionCount", sender, "pending"), 16)
+        if state.next_nonce is None or state.chain_genesis != self.genesis:
+            # Never counted, or counted on another chain: start from this chain's count
+            # (above this chain's rows in flight, which keep their nonces).
+            chain = int(self.rpc.call("eth_getTransactionCount", sender, "pending"), 16)
+            top = session.exec(
+                select(func.max(OutboxTx.nonce))
+                .where(OutboxTx.sender == sender)
+                .where(col(OutboxTx.status).in_(IN_FLIGHT))
+                .where(self._ours)
+            ).one()
+            state.next_nonce = max(chain, top + 1 if top is not None else 0)
+            state.chain_genesis = self.genesis
         now = utcnow()
         with self.signer.signer(sender) as account:
             for row, gas in ready:
                 self._sign_row(account, row, state.next_nonce, gas, fees)
                 row.signed_at = row.updated_at = now
+                row.chain_genesis = self.genesis  # signed for this chain: its row now
                 session.add(row)
                 state.next_nonce += 1
         session.add(state)
@@ -637,7 +667,9 @@ class OutboxWorker:
             state = session.get(OutboxSender, row.sender)
             if state is not None:
                 chain = int(self.rpc.call("eth_getTransactionCount", row.sender, "pending"), 16)
-                state.next_nonce = max(state.next_nonce or 0, chain)
+                counted = state.next_nonce if state.chain_genesis == self.genesis else None
+                state.next_nonce = max(counted or 0, chain)
+                state.chain_genesis = self.genesis
                 session.add(state)
         session.commit()
 
@@ -809,6 +841,7 @@ class OutboxWorker:
                     session.exec(
                         select(OutboxTx.sender)
                         .where(col(OutboxTx.status).in_(IN_FLIGHT))
+                        .where(self._ours)
                         .distinct()
                     ).all()
                 )
@@ -827,6 +860,7 @@ class OutboxWorker:
                             select(OutboxTx)
                             .where(col(OutboxTx.sender).in_(held))
                             .where(col(OutboxTx.status).in_(IN_FLIGHT))
+                            .where(self._ours)
                         ).all()
                     )
                     if full and held
@@ -864,6 +898,7 @@ class OutboxWorker:
                 .where(col(OutboxTx.block_number).in_(numbers[start : start + BLOCK_PAGE]))
                 .where(col(OutboxTx.block_hash).is_not(None))
                 .where(col(OutboxTx.status).in_([TxStatus.MINED.value, TxStatus.FAILED.value]))
+                .where(self._ours)
             )
             if senders is not None:
                 query = query.where(col(OutboxTx.sender).in_(senders))
@@ -883,6 +918,7 @@ class OutboxWorker:
             col(OutboxTx.block_hash).is_not(None),
             col(OutboxTx.block_number).is_not(None),
             col(OutboxTx.status).in_([TxStatus.MINED.value, TxStatus.FAILED.value]),
+            self._ours,
         )
         with Session(self.engine) as session:
             blocks = {
@@ -1037,6 +1073,7 @@ class OutboxWorker:
                     select(OutboxTx)
                     .where(OutboxTx.sender == sender)
                     .where(col(OutboxTx.status).in_(IN_FLIGHT))
+                    .where(self._ours)
                 ).all()
             )
         if chain_nonce is None:
@@ -1047,6 +1084,7 @@ class OutboxWorker:
                 .where(OutboxTx.sender == sender)
                 .where(col(OutboxTx.status).in_([TxStatus.MINED.value, TxStatus.FAILED.value]))
                 .where(col(OutboxTx.nonce) >= chain_nonce)
+                .where(self._ours)
             ).one()
             if lost:  # rows recorded mined above the chain's nonce: lost blocks, not a gap
                 self.request_reconcile()
@@ -1074,6 +1112,7 @@ class OutboxWorker:
         state = session.get(OutboxSender, sender)
         if state is not None:
             state.next_nonce = max(chain_nonce, held_top + 1)
+            state.chain_genesis = self.genesis
             session.add(state)
         return fillers
 
@@ -1086,6 +1125,7 @@ class OutboxWorker:
             sender=sender,
             function=NONCE_FILLER,
             to_address=sender,
+            chain_genesis=self.genesis,
         )
         self._sign_row(account, row, nonce, 21_000, fees)
         row.signed_at = utcnow()

@@ -23,6 +23,7 @@ from konbit.outbox.models import OutboxTx, TxStatus
 from konbit.outbox.service import submit
 from konbit.roles import SYSTEM_ROLES
 from konbit.runtime import OPERATOR_KIND, Runtime
+from konbit.services.chains import bind
 from konbit.settings import LOCAL_CHAIN_IDS
 
 #: Native coin given to the operator on a local chain (it pays gas and sponsors users).
@@ -93,9 +94,8 @@ class Deployer:
         self.runtime = runtime
         self.operator = operator
         self.progress = progress
-        genesis = runtime.rpc.call("eth_getBlockByNumber", "0x0", False)["hash"]
         # Keys name the chain instance: after a chain reset the same deploy is a new one.
-        self.key_prefix = f"deploy:{runtime.chain_id}:{genesis[:18]}"
+        self.key_prefix = f"deploy:{runtime.chain_id}:{runtime.genesis[:18]}"
 
     def send(self, key: str, *, data: str, to: str | None = None) -> OutboxTx:
         with Session(self.runtime.engine) as session:
@@ -106,6 +106,7 @@ class Deployer:
                 to=to,
                 data=data,
                 function=key.split(":")[0],
+                chain_genesis=self.runtime.genesis,
             )
         worker = self.runtime.worker(threads=1)
         try:
@@ -127,11 +128,17 @@ class Deployer:
 def deploy(
     runtime: Runtime, *, local: bool | None = None, progress: Progress = print
 ) -> AddressBook:
-    """Deploy what is missing or changed, wire it, and record the address book."""
+    """Deploy what is missing or changed, wire it, and record the address book.
+
+    The database is first bound to the node's chain (``konbit.services.chains.bind``): on
+    another local chain with the same id it starts a namespace of its own (a fresh deploy),
+    on another non-local chain it refuses (``ChainMismatch``).
+    """
+    bind(runtime)
     local = runtime.chain_id in LOCAL_CHAIN_IDS if local is None else local
     operator = ensure_operator(runtime, local=local)
     deployer = Deployer(runtime, operator, progress)
-    previous = runtime.address_book() or AddressBook(runtime.chain_id, {})
+    previous = runtime.address_book() or AddressBook(runtime.chain_id, {}, genesis=runtime.genesis)
     addresses: dict[str, str] = {}
     code_hashes: dict[str, str] = {}
     init_hashes: dict[str, str] = {}
@@ -169,12 +176,15 @@ def deploy(
     kept_any = any(previous.addresses.get(name) == address for name, address in addresses.items())
     first_blocks = [*blocks, previous.deploy_block] if kept_any else blocks
     deploy_block = min(first_blocks, default=0)  # the mirror reads events from here
-    book = AddressBook(runtime.chain_id, addresses, deploy_block, code_hashes, init_hashes)
+    book = AddressBook(
+        runtime.chain_id, addresses, deploy_block, code_hashes, init_hashes, runtime.genesis
+    )
     contracts = KonbitContracts(runtime.w3, book)
     _wire(deployer, contracts, local=local)
     book.save(runtime.settings.data_dir)
     _record(runtime, book)
-    progress(f"address book: {AddressBook.path(runtime.settings.data_dir, runtime.chain_id)}")
+    path = AddressBook.path(runtime.settings.data_dir, book.chain_id, book.genesis)
+    progress(f"address book: {path}")
     return book
 
 

@@ -75,7 +75,10 @@ class Season:
         book = self.contracts.book
         with Session(self.runtime.engine) as session:
             for i, (contract, function, args) in enumerate(calls):
-                key = f"season:{book.chain_id}:{book.address(contract)}:{function}:{i}:{args!r}"
+                key = (
+                    f"season:{book.chain_id}:{self.runtime.genesis[:18]}:"
+                    f"{book.address(contract)}:{function}:{i}:{args!r}"
+                )
                 submit(
                     session,
                     key=key[:200],
@@ -84,6 +87,7 @@ class Season:
                     contract=contract,
                     function=function,
                     args=args,
+                    chain_genesis=self.runtime.genesis,
                 )
         worker = self.runtime.worker(threads=1)
         try:

@@ -25,7 +25,7 @@ from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from konbit.access.keys import Actor
 from konbit.chain.contracts import konbit_event_decoder
@@ -154,6 +154,7 @@ def perform(
                     contract=call.contract,
                     function=call.function,
                     args=call.args,
+                    chain_genesis=runtime.genesis,
                 )
                 for i, (call, to, data) in enumerate(encoded)
             ]
@@ -337,6 +338,13 @@ def _in_flight(runtime: Runtime) -> list[dict[str, Any]]:
             select(OutboxTx.sender, OutboxTx.to_address, OutboxTx.data, OutboxTx.value_wei)
             .where(col(OutboxTx.status).in_(PENDING))
             .where(col(OutboxTx.to_address).is_not(None))
+            # Another chain instance's rows wait for it (konbit.services.chains).
+            .where(
+                or_(
+                    col(OutboxTx.chain_genesis) == runtime.genesis,
+                    col(OutboxTx.chain_genesis).is_(None),
+                )
+            )
             .order_by(col(OutboxTx.id))
             .limit(SIMULATE_PENDING_LIMIT)
         ).all()

@@ -59,7 +59,11 @@ def submit_signed(
     except RpcError as exc:
         raise Problem(409, f"the node refused the transaction: {exc.message}") from None
     with Session(runtime.engine) as session:
-        row = session.exec(select(OutboxTx).where(OutboxTx.tx_hash == tx_hash)).first()
+        row = session.exec(
+            select(OutboxTx)
+            .where(OutboxTx.tx_hash == tx_hash)
+            .where(OutboxTx.chain_genesis == runtime.genesis)
+        ).first()
         if row is None:
             row = OutboxTx(
                 idempotency_key=f"raw:{tx_hash}",
@@ -70,6 +74,7 @@ def submit_signed(
                 tx_hash=tx_hash,
                 status=TxStatus.SENT.value,
                 sent_at=utcnow(),
+                chain_genesis=runtime.genesis,
             )
             session.add(row)
             session.commit()

@@ -1,0 +1,451 @@
+"""Chains known by their genesis: one data directory, several chains with the same id.
+
+Real Anvil nodes on free ports (never 8545 / 18545); brownie's CLI runs with a HOME of its
+own whose network-config.yaml puts its development Anvil on a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import Session, col, select
+
+from konbit.chain.contracts import KONBIT_CONTRACTS, AddressBook
+from konbit.chain.local import LocalChain, free_port, rpc_call
+from konbit.db.migrate import upgrade
+from konbit.db.models import ChainNamespace
+from konbit.mirror.indexer import Mirror
+from konbit.mirror.models import MirrorCursor
+from konbit.outbox.models import OutboxSender, OutboxTx, TxStatus
+from konbit.outbox.service import submit
+from konbit.paths import PROJECT_ROOT
+from konbit.runtime import Runtime
+from konbit.services.chains import ChainMismatch, bind, forget, report
+from konbit.services.deploy import deploy
+from konbit.settings import Settings
+
+ALL_CONTRACTS = {*KONBIT_CONTRACTS, "TestStablecoin"}
+#: Genesis timestamps far apart: two nodes started in the same second would otherwise
+#: have the same genesis block (same accounts, same time), i.e. be the same chain.
+_stamps = iter(range(1_700_000_000, 1_800_000_000, 86_400))
+
+
+def _chain(tmp_path: Path, name: str, chain_id: int = 31337) -> LocalChain:
+    return LocalChain(
+        tmp_path / name,
+        port=free_port(),
+        chain_id=chain_id,
+        extra_args=("--timestamp", str(next(_stamps))),
+    )
+
+
+@pytest.fixture
+def two_chains(tmp_path: Path) -> Iterator[tuple[LocalChain, LocalChain]]:
+    a, b = _chain(tmp_path, "a"), _chain(tmp_path, "b")
+    a.start()
+    try:
+        b.start()
+        try:
+            yield a, b
+        finally:
+            b.stop()
+    finally:
+        a.stop()
+
+
+def _runtime(data_dir: Path, url: str, database_url: str) -> Runtime:
+    settings = Settings.load(
+        env_file=None, environ={}, data_dir=data_dir, rpc_url=url, database_url=database_url
+    )
+    runtime = Runtime(settings)
+    upgrade(runtime.engine)
+    return runtime
+
+
+def _genesis(url: str) -> str:
+    return str(rpc_call(url, "eth_getBlockByNumber", ["0x0", False])["hash"])
+
+
+# ---------------------------------------------------------------------- one database
+
+
+def test_two_chains_with_one_id_keep_apart_in_one_database(
+    two_chains: tuple[LocalChain, LocalChain], database_url: str, tmp_path: Path
+) -> None:
+    a_chain, b_chain = two_chains
+    data_dir = tmp_path / "data"
+    a = _runtime(data_dir, a_chain.url, database_url)
+    b = _runtime(data_dir, b_chain.url, database_url)
+    try:
+        assert a.chain_id == b.chain_id == 31337 and a.genesis != b.genesis
+        book_a = deploy(a, progress=lambda _: None)
+        Mirror.from_runtime(a).sync()
+        operator = a.operator()
+        assert operator is not None
+        # A write for chain A that is still pending when the developer moves to chain B.
+        with Session(a.engine) as session:
+            left, _ = submit(
+                session,
+                key="left-on-a",
+                sender=operator,
+                to=operator,
+                function="left-on-a",
+                chain_genesis=a.genesis,
+            )
+
+        started = time.monotonic()
+        book_b = deploy(b, progress=lambda _: None)  # neither blocked by A's row nor sent it
+        assert time.monotonic() - started < 60
+        assert set(book_b.addresses) == set(book_a.addresses) == ALL_CONTRACTS
+        assert book_b.genesis == b.genesis and book_a.genesis == a.genesis
+        for name, address in book_b.addresses.items():
+            assert b.w3.eth.get_code(address), name
+        assert AddressBook.load(data_dir, 31337, a.genesis) == book_a
+        assert AddressBook.load(data_dir, 31337, b.genesis) == book_b
+        assert AddressBook.path(data_dir, 31337, b.genesis).name == (
+            f"31337-{b.genesis[2:18]}.json"
+        )
+        with Session(b.engine) as session:
+            assert session.get(OutboxTx, left.id).status == TxStatus.QUEUED  # type: ignore[union-attr]
+            active = session.exec(select(ChainNamespace).where(col(ChainNamespace.active))).all()
+            assert [n.genesis_hash for n in active] == [b.genesis]
+            # Every transaction B mined is B's; no row has been given to the wrong chain.
+            for row in session.exec(select(OutboxTx)).all():
+                assert row.chain_genesis in (a.genesis, b.genesis)
+                if row.tx_hash is not None and row.chain_genesis == b.genesis:
+                    assert b.w3.eth.get_transaction_receipt(row.tx_hash)["status"] == 1
+        # The mirror held A's projection: it reads B's afresh.
+        Mirror.from_runtime(b).sync()
+        with Session(b.engine) as session:
+            cursor = session.exec(select(MirrorCursor)).one()
+        assert cursor.genesis_hash == b.genesis
+        status = report(b)
+        assert status.mirrored and status.book == book_b
+        assert any("OPERATOR_ROLE" in account.roles for account in status.accounts)
+        assert [other.genesis for other in status.others] == [a.genesis]
+
+        # Back on A: its namespace is there again, and its pending row goes on, with the
+        # operator's nonce counted on A (not B's).
+        assert bind(a).previous is not None
+        worker = a.worker(threads=1)
+        try:
+            worker.drain(timeout=60)
+        finally:
+            worker.close()
+        with Session(a.engine) as session:
+            row = session.get(OutboxTx, left.id)
+            assert row is not None and row.status == TxStatus.MINED
+            assert a.w3.eth.get_transaction_receipt(row.tx_hash)["status"] == 1
+            state = session.get(OutboxSender, operator)
+            assert state is not None and state.chain_genesis == a.genesis
+        assert deploy(a, progress=lambda _: None).addresses == book_a.addresses  # kept
+
+        # Forgetting B drops its rows and its book, not A's.
+        assert forget(a, b.genesis) > 0
+        assert AddressBook.load(data_dir, 31337, b.genesis) is None
+        assert AddressBook.load(data_dir, 31337, a.genesis) == book_a
+        with Session(a.engine) as session:
+            assert not session.exec(
+                select(OutboxTx).where(OutboxTx.chain_genesis == b.genesis)
+            ).all()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_state_from_before_genesis_hashes_goes_to_its_chain(
+    two_chains: tuple[LocalChain, LocalChain], tmp_path: Path
+) -> None:
+    """Rows and ``<chainId>.json`` written before chains were told apart: the chain whose
+    blocks they name adopts them; another chain gets a namespace of its own."""
+    a_chain, b_chain = two_chains
+    data_dir = tmp_path / "data"
+    url = f"sqlite:///{data_dir / 'konbit.db'}"
+    a = _runtime(data_dir, a_chain.url, url)
+    try:
+        deploy(a, progress=lambda _: None)
+        path = AddressBook.path(data_dir, 31337, a.genesis)
+        legacy = json.loads(path.read_text())
+        del legacy["genesis"]
+        AddressBook.path(data_dir, 31337, None).write_text(json.dumps(legacy))
+        path.unlink()
+        _as_before_genesis_hashes(a)
+    finally:
+        a.close()
+
+    b = _runtime(data_dir, b_chain.url, url)
+    try:
+        bind(b)  # B is not the chain the old rows were sent to
+        assert b.address_book() is None
+        assert AddressBook.path(data_dir, 31337, "unknown").is_file()
+        assert deploy(b, progress=lambda _: None).genesis == b.genesis
+    finally:
+        b.close()
+
+
+def _as_before_genesis_hashes(runtime: Runtime) -> None:
+    """The database as a Konbit before genesis hashes left it: rows name no chain."""
+    with Session(runtime.engine) as session:
+        for row in session.exec(select(OutboxTx)).all():
+            row.chain_genesis = None
+            session.add(row)
+        for namespace in session.exec(select(ChainNamespace)).all():
+            session.delete(namespace)
+        session.commit()
+
+
+def test_state_from_before_genesis_hashes_is_adopted_by_its_own_chain(
+    tmp_path: Path,
+) -> None:
+    chain = _chain(tmp_path, "a")
+    data_dir = tmp_path / "data"
+    url = f"sqlite:///{data_dir / 'konbit.db'}"
+    with chain:
+        a = _runtime(data_dir, chain.url, url)
+        try:
+            book = deploy(a, progress=lambda _: None)
+            path = AddressBook.path(data_dir, 31337, a.genesis)
+            path.replace(AddressBook.path(data_dir, 31337, None))
+            _as_before_genesis_hashes(a)
+            bind(a)
+            assert AddressBook.load(data_dir, 31337, a.genesis) == book
+            assert not AddressBook.path(data_dir, 31337, None).exists()
+            with Session(a.engine) as session:
+                assert {r.chain_genesis for r in session.exec(select(OutboxTx)).all()} == {
+                    a.genesis
+                }
+        finally:
+            a.close()
+
+
+def test_another_non_local_chain_is_refused(tmp_path: Path, database_url: str) -> None:
+    first, second = _chain(tmp_path, "x", 4242), _chain(tmp_path, "y", 4242)
+    data_dir = tmp_path / "data"
+    with first, second:
+        x = _runtime(data_dir, first.url, database_url)
+        y = _runtime(data_dir, second.url, database_url)
+        try:
+            bind(x)
+            with pytest.raises(ChainMismatch) as refused:
+                bind(y)
+            message = str(refused.value)
+            assert x.genesis in message and y.genesis in message
+            assert "chain 4242" in message and "konbit chain reset" in message
+            assert bind(x).previous is None  # the first one is still fine
+        finally:
+            x.close()
+            y.close()
+
+
+# ---------------------------------------------------------------------- the commands
+
+
+def _konbit_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KONBIT_")}
+    env.update(KONBIT_DATA_DIR=str(data_dir), KONBIT_LOG_LEVEL="WARNING", **extra)
+    return env
+
+
+def _konbit(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "konbit.cli", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _brownie_home(tmp_path: Path) -> Path:
+    """A HOME whose brownie starts its development Anvil on a free port (not 8545)."""
+    home = tmp_path / "home"
+    (home / ".brownie").mkdir(parents=True)
+    (home / ".brownie" / "network-config.yaml").write_text(
+        f"""live: []
+development:
+  - name: Anvil
+    id: development
+    cmd: anvil --max-persisted-states 0
+    host: http://127.0.0.1
+    cmd_settings:
+      port: {free_port()}
+      gas_limit: 30000000
+      accounts: 10
+      base_fee: 0
+"""
+    )
+    return home
+
+
+def _brownie_deploy(home: Path, data_dir: Path) -> Path:
+    """``brownie run scripts/deploy.py`` on a fresh Anvil; the address book it wrote."""
+    env = _konbit_env(data_dir, HOME=str(home))
+    env.setdefault("SOLCX_BINARY_PATH", str(PROJECT_ROOT / "scripts" / "solc-shim"))
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("brownie")), "run", "scripts/deploy.py"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert time.monotonic() - started < 60, "the deploy waited for another chain's rows"
+    line = next(ln for ln in done.stdout.splitlines() if ln.strip().startswith("address book:"))
+    return Path(line.split(":", 1)[1].strip())
+
+
+def _full_book(path: Path) -> dict[str, str]:
+    body = json.loads(path.read_text())
+    assert set(body["contracts"]) == ALL_CONTRACTS
+    assert body["chainId"] == 31337 and path.name == f"31337-{body['genesis'][2:18]}.json"
+    return dict(body["contracts"])
+
+
+def test_brownie_deploy_again_and_again_on_fresh_chains(tmp_path: Path) -> None:
+    home, data_dir = _brownie_home(tmp_path), tmp_path / "data"
+    books = [_brownie_deploy(home, data_dir) for _ in range(3)]
+    assert len(set(books)) == 3  # three chains, three address books
+    for book in books:
+        _full_book(book)
+
+    # `konbit deploy` on yet another chain with the same id, then brownie again.
+    chain = _chain(tmp_path, "other")
+    with chain:
+        deployed = _konbit(_konbit_env(data_dir, KONBIT_RPC_URL=chain.url), "deploy")
+        assert deployed.returncode == 0, deployed.stderr[-3000:]
+        own = AddressBook.path(data_dir, 31337, _genesis(chain.url))
+        _full_book(own)
+    _full_book(_brownie_deploy(home, data_dir))
+
+
+def _run(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "konbit.cli", "run"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_konbit_run_on_a_data_dir_of_another_chain(tmp_path: Path) -> None:
+    data_dir, log = tmp_path / "data", tmp_path / "run.log"
+    # The data directory belongs to a first local chain (deployed, then gone).
+    first = _chain(tmp_path, "first")
+    with first:
+        env = _konbit_env(data_dir, KONBIT_RPC_URL=first.url)
+        assert _konbit(env, "deploy").returncode == 0
+    second = _chain(tmp_path, "second")
+    with second:
+        port = free_port()
+        env = _konbit_env(data_dir, KONBIT_RPC_URL=second.url, KONBIT_PORT=str(port))
+        process = _run(env, log)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert process.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            meta = httpx.get(f"http://127.0.0.1:{port}/meta", timeout=10).json()
+            assert meta["genesis_hash"] == _genesis(second.url)
+        finally:
+            _stop(process)
+        _full_book(AddressBook.path(data_dir, 31337, _genesis(second.url)))
+        status = _konbit(env, "chain", "status")
+        assert status.returncode == 0, status.stderr
+        assert f"genesis: {_genesis(second.url)}" in status.stdout
+        lines = status.stdout.splitlines()
+        assert any(ln.split()[:1] == ["ClusterRegistry"] for ln in lines), status.stdout
+        assert any(" operator " in ln and "roles:" in ln for ln in lines), status.stdout
+        assert "also in this database: chain 31337" in status.stdout
+
+
+def test_konbit_run_refuses_another_non_local_chain(tmp_path: Path) -> None:
+    data_dir, log = tmp_path / "data", tmp_path / "run.log"
+    first = _chain(tmp_path, "first", 4242)
+    with first:
+        env = _konbit_env(data_dir, KONBIT_RPC_URL=first.url)
+        done = _konbit(env, "deploy", "--local")
+        assert done.returncode == 0, done.stderr[-3000:]
+        first_genesis = _genesis(first.url)
+    second = _chain(tmp_path, "second", 4242)
+    with second:
+        env = _konbit_env(data_dir, KONBIT_RPC_URL=second.url, KONBIT_PORT=str(free_port()))
+        process = _run(env, log)
+        try:
+            assert process.wait(timeout=120) == 1
+        finally:
+            _stop(process)
+        said = log.read_text()
+        assert first_genesis in said and _genesis(second.url) in said
+        assert "konbit chain reset" in said
+        # `konbit chain reset` makes no new non-local chain...
+        refused = _konbit(env, "chain", "reset", "--yes")
+        assert refused.returncode == 1 and "not a local chain" in refused.stderr
+        # ...but --forget lets this database follow the node's chain instead.
+        forgot = _konbit(env, "chain", "reset", "--yes", "--forget")
+        assert forgot.returncode == 0, forgot.stderr
+        assert not AddressBook.path(data_dir, 4242, first_genesis).exists()
+        deployed = _konbit(env, "deploy", "--local")
+        assert deployed.returncode == 0, deployed.stderr[-3000:]
+
+
+def test_chain_reset_starts_a_new_managed_chain(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = _konbit_env(data_dir, KONBIT_CHAIN_PORT=str(free_port()))
+    chain = LocalChain(data_dir / "chain", port=int(env["KONBIT_CHAIN_PORT"]))
+    try:
+        assert _konbit(env, "chain", "up").returncode == 0
+        assert _konbit(env, "deploy").returncode == 0
+        before = _genesis(chain.url)
+        assert AddressBook.path(data_dir, 31337, before).is_file()
+        asked = subprocess.run(
+            [sys.executable, "-m", "konbit.cli", "chain", "reset"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            input="n\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert asked.returncode == 1 and _genesis(chain.url) == before  # not confirmed
+        reset = _konbit(env, "chain", "reset", "--yes")
+        assert reset.returncode == 0, reset.stderr
+        after = _genesis(chain.url)
+        assert after != before and after in reset.stdout
+        assert not AddressBook.path(data_dir, 31337, before).exists()
+        status = _konbit(env, "chain", "status")
+        assert "deployments: none" in status.stdout
+        assert _konbit(env, "deploy").returncode == 0
+        _full_book(AddressBook.path(data_dir, 31337, after))
+    finally:
+        _konbit(env, "chain", "down")
