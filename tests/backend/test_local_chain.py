@@ -96,7 +96,7 @@ def test_the_node_itself_is_started_not_the_npm_wrapper(tmp_path: Path) -> None:
 
 
 def test_konbit_runs_its_chain_with_a_short_state_interval(tmp_path: Path) -> None:
-    from konbit.cli import local_chain
+    from konbit.commands.chain import local_chain
     from konbit.settings import Settings
 
     chain = local_chain(Settings.load(env_file=None, environ={}, data_dir=tmp_path))
