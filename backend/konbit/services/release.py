@@ -56,6 +56,27 @@ def _agent_terms(agent: str | None, window: int) -> tuple[str, int]:
     return checked, window
 
 
+def _agent_terms_call(
+    runtime: Runtime,
+    actor: Actor,
+    function: str,
+    order_id: int,
+    agent: str | None,
+    window_seconds: int,
+    idempotency_key: str | None,
+) -> Outcome:
+    """Propose or agree: the same checks and terms, a different contract function."""
+    order_id = validate.id_("order_id", order_id)
+    _party(runtime, actor, order_id)
+    address, window = _agent_terms(agent, window_seconds)
+    call = Call("SaleEscrow", function, [order_id, address, window])
+    payload = {"order_id": order_id, "agent": address, "window_seconds": window}
+    operation = (
+        "release.propose_agent" if function == "proposeReleaseAgent" else "release.agree_agent"
+    )
+    return record(runtime, actor, operation, payload, [call], idempotency_key)
+
+
 def propose_agent(
     runtime: Runtime,
     actor: Actor,
@@ -66,12 +87,9 @@ def propose_agent(
     idempotency_key: str | None = None,
 ) -> Outcome:
     """Propose a financier as the order's release agent (None: no agent), before funding."""
-    order_id = validate.id_("order_id", order_id)
-    _party(runtime, actor, order_id)
-    address, window = _agent_terms(agent, window_seconds)
-    call = Call("SaleEscrow", "proposeReleaseAgent", [order_id, address, window])
-    payload = {"order_id": order_id, "agent": address, "window_seconds": window}
-    return record(runtime, actor, "release.propose_agent", payload, [call], idempotency_key)
+    return _agent_terms_call(
+        runtime, actor, "proposeReleaseAgent", order_id, agent, window_seconds, idempotency_key
+    )
 
 
 def agree_agent(
@@ -84,12 +102,9 @@ def agree_agent(
     idempotency_key: str | None = None,
 ) -> Outcome:
     """The other party agrees to the proposed agent and window (named again: no surprise)."""
-    order_id = validate.id_("order_id", order_id)
-    _party(runtime, actor, order_id)
-    address, window = _agent_terms(agent, window_seconds)
-    call = Call("SaleEscrow", "agreeReleaseAgent", [order_id, address, window])
-    payload = {"order_id": order_id, "agent": address, "window_seconds": window}
-    return record(runtime, actor, "release.agree_agent", payload, [call], idempotency_key)
+    return _agent_terms_call(
+        runtime, actor, "agreeReleaseAgent", order_id, agent, window_seconds, idempotency_key
+    )
 
 
 def present_documents(
