@@ -355,6 +355,38 @@ def test_a_fee_that_no_longer_fits_is_signed_again_for_the_same_nonce(env: Env) 
     assert audit(env.engine, env.runtime.rpc).ok
 
 
+def test_a_sent_transaction_the_node_keeps_unmined_is_replaced_at_a_higher_fee(
+    env: Env,
+) -> None:
+    # Seen in CI: Anvil 1.7's pool kept a sender's next transaction (right nonce, fee
+    # fine) "queued" for good after a burst of concurrent sends. Here no block comes at all.
+    (sender,) = env.senders(1)
+    env.call("held", sender, "faucet", sender, 7)
+    worker = env.worker(stuck_seconds=0, receipt_timeout=1)
+    try:
+        env.rpc("evm_setAutomine", False)
+        try:
+            worker.run_once()  # signed and sent; no block comes
+            (sent,) = env.rows("held")
+            assert sent.status == TxStatus.SENT.value and sent.max_fee_per_gas
+            worker.run_once()  # known to the node, unmined: signed again, sent again
+            (again,) = env.rows("held")
+            assert again.tx_hash != sent.tx_hash and again.status == TxStatus.SENT.value
+        finally:
+            env.rpc("evm_setAutomine", True)
+        env.rpc("evm_mine")
+        worker.drain(timeout=60)
+    finally:
+        worker.close()
+    (mined,) = env.rows("held")
+    assert mined.status == TxStatus.MINED.value
+    assert mined.nonce == sent.nonce and mined.tx_hash == again.tx_hash
+    assert (mined.max_fee_per_gas or 0) > sent.max_fee_per_gas
+    assert [h for h, _ in json.loads(mined.replaced_json or "[]")] == [sent.tx_hash]
+    assert env.balance(sender) == 7
+    assert audit(env.engine, env.runtime.rpc).ok
+
+
 def test_audit_reports_a_next_nonce_nothing_holds(env: Env) -> None:
     (sender,) = env.senders(1)
     env.call("v0", sender, "faucet", sender, 1)

@@ -447,7 +447,7 @@ class OutboxWorker:
         """Finish ``sent`` rows whose receipt exists; send again those the node lost; fill
         a nonce gap that keeps rows waiting for long."""
         finished = 0
-        stuck = False
+        stuck: list[OutboxTx] = []
         stale_before = utcnow() - timedelta(seconds=self.stuck_seconds)
         with Session(self.engine) as session:
             rows = self._rows(session, sender, TxStatus.SENT.value)
@@ -460,12 +460,30 @@ class OutboxWorker:
                     row.status = TxStatus.SIGNED.value  # the node lost it: same bytes again
                     self._touch(session, row, commit=False)
                 elif row.sent_at is not None and _aware(row.sent_at) < stale_before:
-                    stuck = True  # known to the node, not mined for long: a nonce gap?
+                    stuck.append(row)  # known to the node, not mined for long
             session.commit()
             if stuck:
-                self._repair_nonces(session, sender, self._fees())
+                fillers = self._repair_nonces(session, sender, self._fees())
                 session.commit()
+                if not fillers:
+                    self._replace_stuck(session, sender, stuck)
+                    session.commit()
         return finished
+
+    def _replace_stuck(self, session: Session, sender: str, stuck: list[OutboxTx]) -> None:
+        """Sign again, at a higher fee, the stuck rows from the chain's nonce on.
+
+        No nonce is missing, yet the node keeps them unmined: a fee under the base fee it
+        climbed to, or (seen with Anvil 1.7 under bursts of concurrent sends) a pool that
+        lost track of their readiness. A replacement is a new transaction to the node
+        either way; the first signature is kept, in case it is the one mined.
+        """
+        chain_nonce = int(self.rpc.call("eth_getTransactionCount", sender, "latest"), 16)
+        for row in sorted(stuck, key=lambda r: r.nonce if r.nonce is not None else -1):
+            if row.nonce is None or row.nonce < chain_nonce:
+                continue  # its receipt comes on the next pass
+            if not self._resign(session, row):
+                break  # cannot sign it: the ones after it wait behind it anyway
 
     # ---- queued -> signed ------------------------------------------------------------
 
