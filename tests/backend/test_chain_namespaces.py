@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,14 +288,37 @@ development:
     return home
 
 
-def _brownie(home: Path, data_dir: Path, *args: str, timeout: float) -> str:
-    """``brownie <args>`` with that HOME; its output."""
+def _brownie_project(tmp_path: Path) -> Path:
+    """The project for brownie to run in: this one, or a copy where no folder has a dot.
+
+    brownie 1.22 imports a script by its absolute path with dots for slashes
+    (``brownie/project/scripts.py``, ``_import_from_path``), so from a clone under, say,
+    ``/tmp/tmp.x1y2/konbit`` every ``brownie run`` fails with "No module named 'tmp.tmp'".
+    """
+    if not any("." in part for part in PROJECT_ROOT.parts[1:]):
+        return PROJECT_ROOT
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(PROJECT_ROOT / "brownie-config.yaml", project)
+    for folder in ("contracts", "interfaces"):
+        if (PROJECT_ROOT / folder).is_dir():
+            shutil.copytree(PROJECT_ROOT / folder, project / folder)
+    (project / "scripts").mkdir()
+    for script in ("__init__.py", "deploy.py", "console.py"):
+        shutil.copy(PROJECT_ROOT / "scripts" / script, project / "scripts")
+    (project / "tests" / "contracts").mkdir(parents=True)  # brownie-config's test folder
+    (project / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")  # remappings
+    return project
+
+
+def _brownie(project: Path, home: Path, data_dir: Path, *args: str, timeout: float) -> str:
+    """``brownie <args>`` in ``project`` with that HOME; its output."""
     env = _konbit_env(data_dir, HOME=str(home))
     env.setdefault("SOLCX_BINARY_PATH", str(PROJECT_ROOT / "scripts" / "solc-shim"))
     done = subprocess.run(
         [str(Path(sys.executable).with_name("brownie")), *args],
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -303,10 +327,10 @@ def _brownie(home: Path, data_dir: Path, *args: str, timeout: float) -> str:
     return done.stdout
 
 
-def _brownie_deploy(home: Path, data_dir: Path) -> Path:
+def _brownie_deploy(project: Path, home: Path, data_dir: Path) -> Path:
     """``brownie run scripts/deploy.py`` on a fresh Anvil; the address book it wrote."""
     started = time.monotonic()
-    stdout = _brownie(home, data_dir, "run", "scripts/deploy.py", timeout=150)
+    stdout = _brownie(project, home, data_dir, "run", "scripts/deploy.py", timeout=150)
     assert time.monotonic() - started < 60, "the deploy waited for another chain's rows"
     line = next(ln for ln in stdout.splitlines() if ln.strip().startswith("address book:"))
     return Path(line.split(":", 1)[1].strip())
@@ -321,9 +345,10 @@ def _full_book(path: Path) -> dict[str, str]:
 
 def test_brownie_deploy_again_and_again_on_fresh_chains(tmp_path: Path) -> None:
     home, data_dir = _brownie_home(tmp_path), tmp_path / "data"
+    project = _brownie_project(tmp_path)
     # Compiling (a fresh clone has no build/) is once, and not what the runs are timed for.
-    _brownie(home, data_dir, "compile", timeout=900)
-    books = [_brownie_deploy(home, data_dir) for _ in range(3)]
+    _brownie(project, home, data_dir, "compile", timeout=900)
+    books = [_brownie_deploy(project, home, data_dir) for _ in range(3)]
     assert len(set(books)) == 3  # three chains, three address books
     for book in books:
         _full_book(book)
@@ -335,7 +360,7 @@ def test_brownie_deploy_again_and_again_on_fresh_chains(tmp_path: Path) -> None:
         assert deployed.returncode == 0, deployed.stderr[-3000:]
         own = AddressBook.path(data_dir, 31337, _genesis(chain.url))
         _full_book(own)
-    _full_book(_brownie_deploy(home, data_dir))
+    _full_book(_brownie_deploy(project, home, data_dir))
 
 
 def _run(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
