@@ -6,6 +6,7 @@ own whose network-config.yaml puts its development Anvil on a free port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -353,13 +354,14 @@ def test_brownie_deploy_again_and_again_on_fresh_chains(tmp_path: Path) -> None:
     for book in books:
         _full_book(book)
 
-    # `konbit deploy` on yet another chain with the same id, then brownie again.
+    # `konbit run` on yet another chain with the same id, then brownie again.
     chain = _chain(tmp_path, "other")
     with chain:
-        deployed = _konbit(_konbit_env(data_dir, KONBIT_RPC_URL=chain.url), "deploy")
-        assert deployed.returncode == 0, deployed.stderr[-3000:]
-        own = AddressBook.path(data_dir, 31337, _genesis(chain.url))
-        _full_book(own)
+        port = free_port()
+        env = _konbit_env(data_dir, KONBIT_RPC_URL=chain.url, KONBIT_PORT=str(port))
+        with _serving(env, tmp_path / "run.log", port):
+            pass
+        _full_book(AddressBook.path(data_dir, 31337, _genesis(chain.url)))
     _full_book(_brownie_deploy(project, home, data_dir))
 
 
@@ -385,6 +387,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+@contextlib.contextmanager
+def _serving(env: dict[str, str], log: Path, port: int) -> Iterator[None]:
+    """``konbit run`` until it answers on ``port``; stopped on leaving."""
+    process = _run(env, log)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield
+    finally:
+        _stop(process)
+
+
 def test_konbit_run_on_a_data_dir_of_another_chain(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "run.log"
     # The data directory belongs to a first local chain (deployed, then gone).
@@ -396,22 +418,9 @@ def test_konbit_run_on_a_data_dir_of_another_chain(tmp_path: Path) -> None:
     with second:
         port = free_port()
         env = _konbit_env(data_dir, KONBIT_RPC_URL=second.url, KONBIT_PORT=str(port))
-        process = _run(env, log)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, log.read_text()[-3000:]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
+        with _serving(env, log, port):
             meta = httpx.get(f"http://127.0.0.1:{port}/meta", timeout=10).json()
             assert meta["genesis_hash"] == _genesis(second.url)
-        finally:
-            _stop(process)
         _full_book(AddressBook.path(data_dir, 31337, _genesis(second.url)))
         status = _konbit(env, "chain", "status")
         assert status.returncode == 0, status.stderr
