@@ -147,6 +147,11 @@ def valid_screen(reply: str) -> bool:
 # ------------------------------------------------------------------------------- machine
 
 
+def _number(value: str) -> bool:
+    """Digits a keypad types: ASCII only ("¹" and "٣" are digits to ``str.isdigit``)."""
+    return value.isascii() and value.isdigit()
+
+
 @dataclass
 class Step:
     """The state after an input, and the END text when the session closes."""
@@ -251,7 +256,7 @@ class UssdMachine:
             return self._again(state)
         if node == "main":
             items = self.menu(party)
-            if value.isdigit() and 1 <= int(value) <= len(items):
+            if _number(value) and 1 <= int(value) <= len(items):
                 target = items[int(value) - 1]
                 return Step(self._with(state, node=target))
             return self._again(state)
@@ -259,7 +264,7 @@ class UssdMachine:
             return Step(self._with(state, node="main"))
         if node == "lots":
             ids = state.get("ids") or []
-            if value.isdigit() and 1 <= int(value) <= len(ids):
+            if _number(value) and 1 <= int(value) <= len(ids):
                 return Step(self._with(state, node="lot", lot_id=ids[int(value) - 1]))
             return self._again(state)
         if node in ("lot", "payments", "orders", "receipt_result"):
@@ -275,7 +280,7 @@ class UssdMachine:
                 )
             return Step(self._with(state, node="receipt_result", message=message))
         if node == "language":
-            if value.isdigit() and 1 <= int(value) <= len(LANGUAGES):
+            if _number(value) and 1 <= int(value) <= len(LANGUAGES):
                 chosen = LANGUAGES[int(value) - 1]
                 self.backend.set_language(party, chosen)
                 return Step(self._with(state, node="main", lang=chosen),
@@ -319,7 +324,7 @@ class UssdMachine:
                 return self._again(state)
             return Step({**state, "node": "rec_grade", "grams": grams})
         if node == "rec_grade":
-            if not (value.isascii() and value.isdigit() and int(value) <= MAX_GRADE):
+            if not (_number(value) and int(value) <= MAX_GRADE):
                 return self._again(state)
             crops = sorted(CROPS)
             if len(crops) == 1:
@@ -327,7 +332,7 @@ class UssdMachine:
             return Step({**state, "node": "rec_crop", "grade": int(value)})
         if node == "rec_crop":
             crops = sorted(CROPS)
-            if value.isdigit() and 1 <= int(value) <= len(crops):
+            if _number(value) and 1 <= int(value) <= len(crops):
                 return Step({**state, "node": "rec_confirm", "crop": crops[int(value) - 1]})
             return self._again(state)
         # rec_confirm: the PIN confirms, 0 cancels

@@ -59,7 +59,7 @@ def parse_gtins(spec: str | None) -> dict[int, str]:
         if not item:
             continue
         crop, sep, gtin = item.partition(":")
-        if not sep or not crop.strip().isdigit():
+        if not sep or not (crop.strip().isascii() and crop.strip().isdigit()):
             raise GtinError(f"expected <crop>:<gtin>, not {item!r:.40}")
         out[int(crop)] = gtin14(gtin)
     return out

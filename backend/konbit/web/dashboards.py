@@ -628,7 +628,7 @@ READERS: dict[Role, Callable[[Runtime, Actor, i18n.Lang], dict[str, Any]]] = {
 def _tx_ids(value: str | None) -> list[int]:
     out = []
     for part in (value or "").split(","):
-        if part.strip().isdigit() and len(part.strip()) < 19:
+        if part.strip().isascii() and part.strip().isdigit() and len(part.strip()) < 19:
             out.append(int(part.strip()))
     return out[:20]
 
@@ -682,7 +682,7 @@ def _text(form: FormData, name: str) -> str:
 
 def _int(form: FormData, name: str) -> int:
     value = _text(form, name)
-    if not value.isdigit() or len(value) > 19:
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
         raise InvalidInput(f"{name} must be a whole number", field=name)
     return int(value)
 
@@ -764,7 +764,11 @@ def _fund(runtime: Runtime, actor: Actor, form: FormData, key: str) -> Outcome:
 def _confirm(runtime: Runtime, actor: Actor, form: FormData, key: str) -> Outcome:
     rejected = []
     for value in form.getlist("rejected_lots"):
-        if not isinstance(value, str) or not value.isdigit() or len(value) > 19:
+        if (
+            not isinstance(value, str)
+            or not (value.isascii() and value.isdigit())
+            or len(value) > 19
+        ):
             raise InvalidInput("rejected lots are lot ids", field="rejected_lots")
         rejected.append(int(value))
     return orders.confirm_delivery(
@@ -966,7 +970,11 @@ async def label_sheet(request: Request) -> Response:
     actor, session_row = signed
     if actor.role is not Role.COOPERATIVE:
         return Response(status_code=403)
-    ids = [int(v) for v in request.query_params.getlist("lot") if v.isdigit() and len(v) < 19]
+    ids = [
+        int(v)
+        for v in request.query_params.getlist("lot")
+        if v.isascii() and v.isdigit() and len(v) < 19
+    ]
     if not 1 <= len(ids) <= 210:
         return await _dashboard(
             request, actor, session_row.csrf_token, error="1-210 lots", status_code=422
