@@ -654,6 +654,9 @@ def bench(server: Server, args: argparse.Namespace) -> bool:
 
 
 def main() -> int:
+    # A SIGTERM (timeout, a stopped job) ends through `finally`, which stops the server it
+    # started: it runs in its own session, so nothing else would (seen: one left running).
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (half write)")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of the API load")
