@@ -1,12 +1,13 @@
 """Third-party browser assets, pinned in package.json and served by Konbit itself.
 
-Nothing is loaded from a CDN: ``/docs`` (swagger-ui-dist), ``/redoc`` (redoc's standalone
+Nothing is loaded from another host: ``/docs`` (swagger-ui-dist), ``/redoc`` (redoc's standalone
 bundle) and the dashboards (htmx) use the files ``npm ci`` (``make setup``) put in
 ``node_modules``. Only the files listed here are served.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -31,11 +32,11 @@ MEDIA = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 CACHE = "public, max-age=86400"
 
 #: Files whose text names a remote resource a browser would fetch: replaced when served.
-#: (redoc's "API docs by Redocly" footer logo comes from cdn.redoc.ly.)
-REWRITES: dict[str, tuple[tuple[bytes, bytes], ...]] = {
+#: (redoc's "API docs by Redocly" footer logo is fetched from Redocly's own host.)
+REWRITES: dict[str, tuple[tuple[re.Pattern[bytes], bytes], ...]] = {
     "redoc.standalone.js": (
         (
-            b"https://cdn.redoc.ly/redoc/logo-mini.svg",
+            re.compile(rb"https://[A-Za-z0-9.-]+/redoc/logo-mini\.svg"),
             b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E",
         ),
     ),
@@ -60,8 +61,8 @@ def vendor(name: str) -> FileResponse | Response:
     if name in REWRITES:
         if name not in _rewritten:
             body = path.read_bytes()
-            for old, new in REWRITES[name]:
-                body = body.replace(old, new)
+            for remote, local in REWRITES[name]:
+                body = remote.sub(local, body)
             _rewritten[name] = body
         return Response(_rewritten[name], media_type=MEDIA[path.suffix], headers=headers)
     return FileResponse(path, media_type=MEDIA[path.suffix], headers=headers)
