@@ -59,6 +59,7 @@ def _agent_terms(agent: str | None, window: int) -> tuple[str, int]:
 def _agent_terms_call(
     runtime: Runtime,
     actor: Actor,
+    operation: str,
     function: str,
     order_id: int,
     agent: str | None,
@@ -71,9 +72,6 @@ def _agent_terms_call(
     address, window = _agent_terms(agent, window_seconds)
     call = Call("SaleEscrow", function, [order_id, address, window])
     payload = {"order_id": order_id, "agent": address, "window_seconds": window}
-    operation = (
-        "release.propose_agent" if function == "proposeReleaseAgent" else "release.agree_agent"
-    )
     return record(runtime, actor, operation, payload, [call], idempotency_key)
 
 
@@ -88,7 +86,14 @@ def propose_agent(
 ) -> Outcome:
     """Propose a financier as the order's release agent (None: no agent), before funding."""
     return _agent_terms_call(
-        runtime, actor, "proposeReleaseAgent", order_id, agent, window_seconds, idempotency_key
+        runtime,
+        actor,
+        "release.propose_agent",
+        "proposeReleaseAgent",
+        order_id,
+        agent,
+        window_seconds,
+        idempotency_key,
     )
 
 
@@ -103,7 +108,14 @@ def agree_agent(
 ) -> Outcome:
     """The other party agrees to the proposed agent and window (named again: no surprise)."""
     return _agent_terms_call(
-        runtime, actor, "agreeReleaseAgent", order_id, agent, window_seconds, idempotency_key
+        runtime,
+        actor,
+        "release.agree_agent",
+        "agreeReleaseAgent",
+        order_id,
+        agent,
+        window_seconds,
+        idempotency_key,
     )
 
 
