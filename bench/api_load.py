@@ -71,7 +71,7 @@ MAX_ERRORS = 5  # bodies of non-2xx answers printed
 class Server:
     """``konbit run`` in its own process group, on a fresh data directory and free ports."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, settings: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.chain_port = free_port()
@@ -88,6 +88,7 @@ class Server:
             # (a load test, not abuse), so that they do not set the pace.
             "KONBIT_RATE_LIMIT": "1000000/minute",
             "KONBIT_GAS_BUDGET_WEI_PER_DAY": "0",
+            **(settings or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -665,6 +666,8 @@ def main() -> int:
     parser.add_argument("--raw-txs", type=int, default=2000, help="pre-signed raw transfers")
     parser.add_argument("--drain-timeout", type=float, default=600.0, help="seconds, at most")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds, at most")
+    parser.add_argument("--workers", type=int, help="KONBIT_WEB_WORKERS (default: per core)")
+    parser.add_argument("--threads", type=int, help="KONBIT_REQUEST_THREADS per web worker")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and its log")
     args = parser.parse_args()
@@ -673,7 +676,12 @@ def main() -> int:
     if min(args.farmers, args.seed_lots, args.raw_txs) < 1:
         parser.error("--farmers, --seed-lots and --raw-txs must be at least 1")
     data_dir = Path(tempfile.mkdtemp(prefix="konbit-bench-api-"))
-    server = Server(data_dir)
+    settings = {}
+    if args.workers is not None:
+        settings["KONBIT_WEB_WORKERS"] = str(args.workers)
+    if args.threads is not None:
+        settings["KONBIT_REQUEST_THREADS"] = str(args.threads)
+    server = Server(data_dir, settings)
     try:
         passed = bench(server, args)
     except Exception:

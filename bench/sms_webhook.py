@@ -47,10 +47,7 @@ TARGET_P99_MS = 100.0
 
 
 def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from konbit.background import BackgroundProcess
-    from konbit.server import create_app
+    from konbit import serving
     from konbit.settings import Settings
 
     settings = Settings.load(
@@ -63,32 +60,47 @@ def serve(args: argparse.Namespace) -> None:
         public_base_url=f"http://127.0.0.1:{args.port}",
         twilio_auth_token=TOKEN,
         log_level="WARNING",
+        web_workers=args.workers,
+        **({"request_threads": args.threads} if args.threads else {}),
     )
-    # As `konbit run` serves: the outbox worker, the mirror and the SMS sender in a process
-    # of their own beside the web server.
-    # SIGTERM (the bench stopping us) ends through `finally`, which stops the background.
+    # SIGTERM (the bench stopping us) ends through serving's `finally`, which stops the
+    # web workers and the background process.
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
-    background = BackgroundProcess(settings).start()
-    try:
-        uvicorn.run(
-            create_app(settings, background=False, background_elsewhere=True),
-            host="127.0.0.1",
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-        )
-    finally:
-        background.stop()
+    serving.serve(settings)  # as `konbit run` serves
 
 
-def rss_kib(pid: int) -> tuple[int, int]:
-    """(current, peak) resident memory of a process in KiB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            name, value = line.split(":", 1)
-            values[name] = int(value.split()[0])
-    return values.get("VmRSS", 0), values.get("VmHWM", 0)
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the web workers and the background process)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def rss_kib(pid: int) -> tuple[int, int, int]:
+    """(current, sum of peaks, processes): resident memory of the server's processes, KiB."""
+    current = peak = count = 0
+    for member in tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        count += 1
+        for line in lines:
+            if line.startswith("VmRSS:"):
+                current += int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                peak += int(line.split()[1])
+    return current, peak, count
 
 
 def prepare(url: str, operator_key: str) -> None:
@@ -189,11 +201,11 @@ def phase(
     title: str, url: str, pid: int, clients: int, seconds: float, every: float | None
 ) -> bool:
     """Run one load phase and print it; True when p99 meets the target without errors."""
-    rss_before, _ = rss_kib(pid)
+    rss_before, _, _ = rss_kib(pid)
     started = time.monotonic()
     latencies, errors = asyncio.run(load(url, clients, seconds, every))
     elapsed = time.monotonic() - started
-    rss_after, rss_peak = rss_kib(pid)
+    rss_after, rss_peak, processes = rss_kib(pid)
     print(title)
     if not latencies:
         print(f"  no successful request ({errors} errors)")
@@ -207,7 +219,8 @@ def phase(
     print(f"  mean / max   {statistics.mean(latencies) * 1000:>10.1f} / "
           f"{max(latencies) * 1000:.1f} ms")  # fmt: skip
     print(f"  server RSS   {rss_before / 1024:>10.1f} MiB before, "
-          f"{rss_after / 1024:.1f} MiB after, peak {rss_peak / 1024:.1f} MiB")  # fmt: skip
+          f"{rss_after / 1024:.1f} MiB after, peak {rss_peak / 1024:.1f} MiB "
+          f"({processes} processes)")  # fmt: skip
     return p99 < TARGET_P99_MS and errors == 0
 
 
@@ -219,6 +232,10 @@ def main() -> int:
         "--every", type=float, default=1.0, help="paced phase: seconds between one client's SMS"
     )
     ap.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite)")
+    ap.add_argument(
+        "--workers", type=int, default=0, help="web workers (default 0: as konbit run, per core)"
+    )
+    ap.add_argument("--threads", type=int, default=0, help="request threads per web worker")
     ap.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -268,6 +285,8 @@ def main() -> int:
                 "--port",
                 str(port),
                 *(["--database", database]),
+                *(["--workers", str(args.workers)]),
+                *(["--threads", str(args.threads)]),
             ],
             env={**os.environ, "PYTHONPATH": str(ROOT / "backend")},
         )
@@ -281,7 +300,11 @@ def main() -> int:
         prepare(url, operator_key)
         asyncio.run(load(url, min(args.clients, 5), 1.0))  # warm-up
         kind = "PostgreSQL" if database.startswith("postgres") else "SQLite"
-        print(f"SMS webhook (Twilio, signed, query 'LOTS'), {args.clients} clients, {kind}")
+        workers = args.workers or f"{min(os.cpu_count() or 1, 4)} (one per core)"
+        print(
+            f"SMS webhook (Twilio, signed, query 'LOTS'), {args.clients} clients, {kind}, "
+            f"web workers: {workers}"
+        )
         paced = phase(
             f"paced: each client one SMS every {args.every:g} s "
             f"({args.clients / args.every:.0f} SMS/s offered)",

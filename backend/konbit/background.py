@@ -9,12 +9,11 @@ requests for one interpreter lock; an app built by :func:`konbit.server.create_a
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import threading
-from multiprocessing.process import BaseProcess
 
+from konbit.processes import Supervised, watch_parent
 from konbit.runtime import Runtime
 from konbit.settings import Settings
 from konbit.sms import background as sms
@@ -90,74 +89,19 @@ def _process_main(settings: Settings, parent: int) -> None:
     # Ctrl-C reaches the whole process group; the server stops us once it has stopped
     # serving (else it would see us gone and start us again).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def orphaned() -> None:
-        # A server killed outright cannot stop us: two workers must never send at once.
-        while not stop.wait(0.5):
-            if os.getppid() != parent:
-                log.warning("the server (pid %s) is gone; stopping", parent)
-                stop.set()
-
-    threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    # A server killed outright cannot stop us: two workers must never send at once.
+    watch_parent(parent, stop.set)
     serve(settings, stop)
 
 
-class BackgroundProcess:
+class BackgroundProcess(Supervised):
     """The background work in a child process, started again if it dies, stopped on exit."""
 
     def __init__(self, settings: Settings, *, check_every: float = 1.0) -> None:
-        self.settings = settings
-        self.check_every = check_every
-        self._context = multiprocessing.get_context("spawn")
-        self._process: BaseProcess | None = None
-        self._stop = threading.Event()
-        self._keeper = threading.Thread(target=self._keep, name="background-keeper", daemon=True)
-
-    def start(self) -> BackgroundProcess:
-        self._spawn()
-        self._keeper.start()
-        return self
-
-    def _spawn(self) -> None:
-        self._process = self._context.Process(
-            target=_process_main,
-            args=(self.settings, os.getpid()),
-            name="konbit-background",
-            daemon=False,
+        super().__init__(
+            "background work (outbox, mirror, SMS)",
+            _process_main,
+            (settings, os.getpid()),
+            check_every=check_every,
         )
-        self._process.start()
-        log.info("background work (outbox, mirror, SMS) in process %s", self._process.pid)
-
-    def _keep(self) -> None:
-        while not self._stop.wait(self.check_every):
-            process = self._process
-            if process is None or process.is_alive() or self._stop.is_set():
-                continue
-            if process.exitcode == 0:
-                # Stopped cleanly by a signal to it or to the whole process group
-                # (docker stop, a `kill` of the group): the server is stopping too.
-                log.warning("the background process stopped (outbox, mirror and SMS wait)")
-                self._stop.set()
-            else:
-                log.error(
-                    "the background process exited (code %s); starting it again",
-                    process.exitcode,
-                )
-                self._spawn()
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def stop(self, timeout: float = 45.0) -> None:
-        self._stop.set()
-        self._keeper.join(timeout=5)
-        process = self._process
-        if process is None or not process.is_alive():
-            return
-        process.terminate()  # SIGTERM: the threads finish what they are doing
-        process.join(timeout)
-        if process.is_alive():
-            log.error("the background process did not stop within %.0fs; killing it", timeout)
-            process.kill()
-            process.join(5)
+        self.settings = settings

@@ -70,12 +70,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from konbit.background import BackgroundProcess
+    from konbit import serving
     from konbit.db.migrate import upgrade
     from konbit.runtime import Runtime
-    from konbit.server import create_app
     from konbit.services.chains import bind
     from konbit.services.deploy import deploy
     from konbit.settings import LOCAL_CHAIN_IDS
@@ -87,7 +84,6 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     chain = local_chain(settings) if settings.managed_chain else None
     owned = False
     keeper: ChainKeeper | None = None
-    background: BackgroundProcess | None = None
     if chain is not None:
         marker = chain.state_dir / RUN_OWNER_FILE
         already = chain.status().running
@@ -114,22 +110,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 deploy(runtime, progress=lambda line: log.info("deploy: %s", line.strip()))
         finally:
             runtime.close()
-        # The outbox worker, the mirror and the SMS sender run in a process of their own:
-        # requests then never wait for them to release the interpreter lock.
-        background = BackgroundProcess(settings).start()
-        log.info("serving on http://%s:%s (API docs at /docs)", settings.host, settings.port)
-        uvicorn.run(
-            create_app(settings, background=False, background_elsewhere=True),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            # A line per request costs the server more than many requests do; errors and
-            # refusals are logged by the app itself.
-            access_log=settings.log_level.upper() == "DEBUG",
-        )
+        serving.serve(settings)
     finally:
-        if background is not None:
-            background.stop()
         if keeper is not None:
             keeper.stop()
         if chain is not None and owned:

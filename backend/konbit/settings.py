@@ -78,6 +78,13 @@ class Settings(BaseModel):
         description="Requests handled at once (the rest wait in turn): more threads than "
         "cores only make them queue for the interpreter lock, out of order.",
     )
+    web_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Web server processes `konbit run` starts on its port (0: one per core, "
+        "at most 4). Each counts the rate limit of the requests it serves on its own.",
+    )
     max_body_bytes: int = Field(
         default=1 << 20,
         ge=1024,

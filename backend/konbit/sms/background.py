@@ -45,15 +45,22 @@ def start(runtime: Runtime, stop: threading.Event) -> list[threading.Thread]:
     return threads
 
 
+def webhook_router() -> APIRouter:
+    """The providers' inbound webhooks (SMS, USSD, delivery reports)."""
+    from konbit.sms import webhooks
+
+    return webhooks.router
+
+
 def routers(settings: Settings) -> list[APIRouter]:
-    """The routers :mod:`konbit.server` mounts: webhooks, agents, labels and receipts.
+    """The other routers :mod:`konbit.server` mounts: agents, labels and receipts.
 
     Checks ``KONBIT_GTINS`` first (a wrong check digit stops the server from starting).
     """
-    from konbit.sms import admin, resolver, webhooks
+    from konbit.sms import admin, resolver
 
     try:
         parse_gtins(settings.gtins)
     except GtinError as exc:
         raise SettingsError(f"invalid settings: KONBIT_GTINS: {exc}") from None
-    return [webhooks.router, admin.router, resolver.router]
+    return [admin.router, resolver.router]

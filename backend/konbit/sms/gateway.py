@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from konbit.access.keys import Actor
 from konbit.mirror.models import Farmer, Lot, OrderStatus, SaleOrder
@@ -50,6 +52,39 @@ log = logging.getLogger(__name__)
 
 OPEN_ORDERS = (OrderStatus.PROPOSED, OrderStatus.ACCEPTED, OrderStatus.FUNDED)
 
+# The queries of every SMS, built once: building a statement costs more than running it.
+_farmers = FarmerProfile.__table__.c  # type: ignore[attr-defined]
+_agents = AgentProfile.__table__.c  # type: ignore[attr-defined]
+_lots = Lot.__table__.c  # type: ignore[attr-defined]
+_FARMER_BY_PHONE = (
+    sa.select(_farmers.address, _farmers.cooperative, _farmers.name, _farmers.language)
+    .where(_farmers.phone == sa.bindparam("phone"))
+    .limit(1)
+)
+_AGENT_BY_PHONE = (
+    sa.select(_agents.id, _agents.cooperative, _agents.name, _agents.language)
+    .where(_agents.phone == sa.bindparam("phone"), _agents.active, _agents.id.is_not(None))
+    .limit(1)
+)
+_LOT_COLUMNS = (
+    _lots.lot_id,
+    _lots.crop,
+    _lots.grams,
+    _lots.grade,
+    _lots.harvest_time,
+    _lots.status,
+    _lots.inspection,
+    _lots.consignment_id,
+    _lots.paid_amount,
+)
+_LOTS_OF = (
+    sa.select(*_LOT_COLUMNS)
+    .where(_lots.farmer == sa.bindparam("farmer"))
+    .order_by(_lots.lot_id.desc())
+    .limit(sa.bindparam("limit"))
+)
+_LOT_COUNT_OF = sa.select(sa.func.count()).where(_lots.farmer == sa.bindparam("farmer"))
+
 
 class Gateway:
     """Reads and writes of the SMS and USSD channels for one runtime."""
@@ -64,13 +99,10 @@ class Gateway:
     def identify(self, phone: str | None) -> Party:
         if phone is None:
             return Party(phone="")
-        with Session(self.engine) as session:
-            profile = session.exec(
-                select(FarmerProfile).where(FarmerProfile.phone == phone)
-            ).first()
-            agent = session.exec(
-                select(AgentProfile).where(AgentProfile.phone == phone, AgentProfile.active)
-            ).first()
+        # Every SMS and USSD step asks this first: prepared statements, one connection.
+        with self.engine.connect() as connection:
+            profile = connection.execute(_FARMER_BY_PHONE, {"phone": phone}).first()
+            agent = connection.execute(_AGENT_BY_PHONE, {"phone": phone}).first()
         farmer = (
             FarmerRef(
                 address=profile.address,
@@ -88,7 +120,7 @@ class Gateway:
                 name=agent.name,
                 language=lang_of(agent.language),
             )
-            if agent is not None and agent.id is not None
+            if agent is not None
             else None
         )
         return Party(phone=phone, farmer=farmer, agent=agent_ref)
@@ -96,7 +128,8 @@ class Gateway:
     # ---------------------------------------------------------------- reads
 
     @staticmethod
-    def _lot_view(lot: Lot) -> LotView:
+    def _lot_view(lot: Any) -> LotView:
+        """A lot's view from a :class:`Lot` or a row with its columns."""
         return LotView(
             lot_id=lot.lot_id,
             crop=lot.crop,
@@ -110,16 +143,9 @@ class Gateway:
         )
 
     def lots(self, farmer: str, limit: int) -> tuple[list[LotView], int]:
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(Lot)
-                .where(Lot.farmer == farmer)
-                .order_by(col(Lot.lot_id).desc())
-                .limit(limit)
-            ).all()
-            total = session.exec(
-                select(func.count()).select_from(Lot).where(Lot.farmer == farmer)
-            ).one()
+        with self.engine.connect() as connection:
+            rows = connection.execute(_LOTS_OF, {"farmer": farmer, "limit": limit}).all()
+            total = connection.execute(_LOT_COUNT_OF, {"farmer": farmer}).scalar_one()
         return [self._lot_view(r) for r in rows], int(total)
 
     def lot(self, farmer: str, lot_id: int) -> LotView | None:

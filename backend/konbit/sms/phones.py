@@ -7,6 +7,8 @@ region (Haiti unless ``KONBIT_SMS_DEFAULT_REGION`` says otherwise).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 DEFAULT_REGION = "HT"
@@ -35,6 +37,7 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)  # phones text again and again; parsing costs a tenth of an SMS
 def try_normalise(raw: str, region: str = DEFAULT_REGION) -> str | None:
     try:
         return normalise(raw, region)

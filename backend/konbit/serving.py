@@ -1,0 +1,152 @@
+"""How ``konbit run`` serves: web worker processes on one socket, the background beside them.
+
+Python runs one thread at a time per process, so one web process uses one core however many
+requests wait. ``konbit run`` therefore binds the port once and hands the socket to
+``KONBIT_WEB_WORKERS`` spawned processes (default: one per core, at most 4); the kernel
+gives each new connection to one of them. The outbox worker, the mirror and the SMS sender
+run in one more process (:mod:`konbit.background`), so there is still a single sender of
+transactions and of SMS. With one web worker the server runs in ``konbit run``'s own
+process, as before.
+
+What each web worker keeps to itself: its database connections and the per-key rate limit
+(each worker counts the requests it serves; see :mod:`konbit.api.rate_limit`). Everything
+else a request relies on (idempotency keys, sessions, PIN attempts, USSD sessions) is in
+the database.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import threading
+import time
+
+import uvicorn
+
+from konbit.background import BackgroundProcess
+from konbit.processes import Supervised, watch_parent
+from konbit.server import create_app
+from konbit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: How long a new ``konbit run`` waits for the port while an earlier one's workers drain.
+BIND_PATIENCE_SECONDS = 15.0
+#: In-flight requests a stopping worker finishes before it closes their connections.
+GRACEFUL_SECONDS = 30
+
+
+def web_workers(settings: Settings) -> int:
+    """How many web processes to run: the setting, or one per core (at most 4)."""
+    if settings.web_workers:
+        return settings.web_workers
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
+    return {
+        "log_level": settings.log_level.lower(),
+        # A line per request costs the server more than many requests do; errors and
+        # refusals are logged by the app itself.
+        "access_log": settings.log_level.upper() == "DEBUG",
+        "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+    }
+
+
+def bind(host: str, port: int, patience: float = BIND_PATIENCE_SECONDS) -> socket.socket:
+    """A listening socket on ``host:port``; waits while the port is still held.
+
+    The workers of a ``konbit run`` that was killed outright stop on their own within a
+    second, after their in-flight requests: a restart right away waits for them.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    deadline = time.monotonic() + patience
+    while True:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+            continue
+        sock.set_inheritable(True)
+        return sock
+
+
+def _web_main(settings: Settings, sock: socket.socket, parent: int, index: int) -> None:
+    """Entry point of a web worker (spawned: a clean interpreter)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s [web {index}]: %(message)s",
+    )
+    config = uvicorn.Config(
+        create_app(settings, background=False, background_elsewhere=True),
+        **_uvicorn_options(settings),  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+
+    def parent_gone() -> None:
+        server.should_exit = True
+
+    watch_parent(parent, parent_gone)
+    server.run(sockets=[sock])
+
+
+def serve(settings: Settings) -> None:
+    """Serve HTTP until a signal stops ``konbit run``; the background runs beside it."""
+    # The outbox worker, the mirror and the SMS sender run in a process of their own:
+    # requests then never wait for them to release the interpreter lock.
+    background = BackgroundProcess(settings).start()
+    try:
+        count = web_workers(settings)
+        log.info(
+            "serving on http://%s:%s with %d web worker%s (API docs at /docs)",
+            settings.host,
+            settings.port,
+            count,
+            "" if count == 1 else "s",
+        )
+        if count == 1:
+            uvicorn.run(
+                create_app(settings, background=False, background_elsewhere=True),
+                host=settings.host,
+                port=settings.port,
+                **_uvicorn_options(settings),  # type: ignore[arg-type]
+            )
+        else:
+            _serve_with_workers(settings, count, background)
+    finally:
+        background.stop()
+
+
+def _serve_with_workers(settings: Settings, count: int, background: Supervised) -> None:
+    sock = bind(settings.host, settings.port)
+    stopped = threading.Event()
+    workers = [
+        Supervised(
+            f"web worker {index}",
+            _web_main,
+            (settings, sock, os.getpid(), index),
+            on_stopped=stopped.set,
+        )
+        for index in range(1, count + 1)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        # Until a signal (SIGTERM and Ctrl-C end this process through an exception), or
+        # until a worker or the background stops cleanly: a signal to the process group.
+        while not stopped.wait(0.5):
+            if background.stopped:
+                break
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.stop(timeout=GRACEFUL_SECONDS + 5)
+        sock.close()
