@@ -75,8 +75,9 @@ class Settings(BaseModel):
         default=8,
         ge=1,
         le=200,
-        description="Requests handled at once (the rest wait in turn): more threads than "
-        "cores only make them queue for the interpreter lock, out of order.",
+        description="Threads per web worker for requests (writes have as many again, of their "
+        "own, so that reads never queue behind them): more threads than cores only make "
+        "them queue for the interpreter lock, out of order.",
     )
     web_workers: int = Field(
         default=0,

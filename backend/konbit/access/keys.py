@@ -12,9 +12,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from konbit.access.models import ApiKey
 from konbit.db.models import utcnow
@@ -69,20 +71,51 @@ _touched: dict[int, float] = {}
 _touched_lock = threading.Lock()
 
 
+_keys = ApiKey.__table__.c  # type: ignore[attr-defined]
+# Asked on every request: built once (building a statement costs more than running it).
+KEY_COLUMNS = (_keys.id, _keys.organisation, _keys.role, _keys.revoked_at)
+_KEY_BY_HASH = sa.select(*KEY_COLUMNS).where(_keys.secret_hash == sa.bindparam("secret_hash"))
+_TOUCH = (
+    sa.update(ApiKey.__table__)  # type: ignore[attr-defined]
+    .where(_keys.id == sa.bindparam("key_id"))
+    .values(last_used_at=sa.bindparam("now"))
+)
+
+
 def authenticate(engine: Engine, secret: str) -> Actor | None:
     """The actor of an unrevoked key, or None. Revocation takes effect on the next request."""
-    with Session(engine) as session:
-        row = session.exec(select(ApiKey).where(ApiKey.secret_hash == digest(secret))).first()
-        if row is None or row.revoked_at is not None or row.id is None:
-            return None
-        actor = Actor(organisation=row.organisation, role=Role(row.role), key_id=row.id)
-        now = time.monotonic()
-        with _touched_lock:
-            due = now - _touched.get(row.id, -TOUCH_SECONDS) >= TOUCH_SECONDS
-            if due:
-                _touched[row.id] = now
+    with engine.connect() as connection:
+        row = connection.execute(_KEY_BY_HASH, {"secret_hash": digest(secret)}).first()
+    actor = live_actor(row)
+    if actor is not None:
+        note_use(engine, actor.key_id)
+    return actor
+
+
+def live_actor(row: Any) -> Actor | None:
+    """The actor of a row of :data:`KEY_COLUMNS`; None for no key, or a revoked one."""
+    if row is None or row.revoked_at is not None or row.id is None:
+        return None
+    return Actor(organisation=row.organisation, role=Role(row.role), key_id=row.id)
+
+
+def use_due(key_id: int | None) -> bool:
+    """Whether :func:`note_use` would write (a read of memory: no database)."""
+    if key_id is None:
+        return False
+    return time.monotonic() - _touched.get(key_id, -TOUCH_SECONDS) >= TOUCH_SECONDS
+
+
+def note_use(engine: Engine, key_id: int | None) -> None:
+    """Record when the key was last used, at most once a minute per key: a write on every
+    request would make every reader wait for the database's write lock."""
+    if key_id is None:
+        return
+    now = time.monotonic()
+    with _touched_lock:
+        due = now - _touched.get(key_id, -TOUCH_SECONDS) >= TOUCH_SECONDS
         if due:
-            row.last_used_at = utcnow()
-            session.add(row)
-            session.commit()
-        return actor
+            _touched[key_id] = now
+    if due:
+        with engine.begin() as connection:
+            connection.execute(_TOUCH, {"key_id": key_id, "now": utcnow()})

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: settings, database sessions, the chain connection."""
+"""FastAPI dependencies: settings, database sessions, the chain connection.
+
+The ones that only read ``app.state`` are ``async``: FastAPI runs a plain function in the
+thread pool, and the trip there and back costs more than the function.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,17 @@ from web3 import Web3
 from konbit.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_web3(request: Request) -> Web3:
+async def get_web3(request: Request) -> Web3:
     web3: Web3 = request.app.state.web3
     return web3
 

@@ -9,12 +9,14 @@ shape.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -159,9 +161,13 @@ class WriteRequest:
 
     async def run(self, service: Callable[..., Outcome], *args: Any, **kwargs: Any) -> JSONResponse:
         """Call ``service(runtime, *args, idempotency_key=..., **kwargs)`` and answer."""
-        outcome = await run_in_threadpool(
+        call = functools.partial(
             service, self.runtime, *args, idempotency_key=self.idempotency_key, **kwargs
         )
+        # Writes wait on the node (the simulation) and on the database's write lock: in
+        # threads of their own, so that reads never queue behind them for a thread.
+        limiter = getattr(self.request.app.state, "write_threads", None)
+        outcome = await to_thread.run_sync(call, limiter=limiter)
         return await self.answer(outcome)
 
     async def answer(self, outcome: Outcome) -> JSONResponse:
@@ -198,9 +204,10 @@ class WriteRequest:
             await asyncio.sleep(0.02)
 
 
-def write_request(
+async def write_request(
     request: Request, wait: Wait = False, idempotency_key: IdempotencyKey = None
 ) -> WriteRequest:
+    # async: a plain dependency would take a trip to the thread pool and back.
     return WriteRequest(request, wait, idempotency_key)
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.responses import JSONResponse
 
 from konbit.api.auth import Actor, require
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import Amount, Body, Hash32, Id
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.roles import Role
 from konbit.services import orders
 
-router = APIRouter(prefix="/arbiter", tags=["arbiter"])
+router = PrefixRouter(prefix="/arbiter", tags=["arbiter"])
 Arbiter = Annotated[Actor, Depends(require(Role.ARBITER))]
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import col
 
 from konbit.api.auth import Actor, require
 from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page
 from konbit.api.resources import JobOut
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import (
     Body,
     CustodyIn,
@@ -26,7 +27,7 @@ from konbit.roles import Role
 from konbit.services import custody, logistics, release
 from konbit.services.custody import CustodyStep
 
-router = APIRouter(prefix="/carrier", tags=["carrier"])
+router = PrefixRouter(prefix="/carrier", tags=["carrier"])
 Carrier = Annotated[Actor, Depends(require(Role.LOGISTICS))]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
@@ -23,6 +23,7 @@ from konbit.api.reads import (
     session_of,
 )
 from konbit.api.resources import ConsignmentOut, FarmerOut, JobWithBidsOut, LotOut, OrderOut
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import (
     EMPTY_HASH,
     Address,
@@ -76,7 +77,7 @@ from konbit.services.farmers import FarmerInput
 from konbit.services.logistics import JobInput
 from konbit.services.lots import LotInput
 
-router = APIRouter(prefix="/cooperative", tags=["cooperative"])
+router = PrefixRouter(prefix="/cooperative", tags=["cooperative"])
 Coop = Annotated[Actor, Depends(require(Role.COOPERATIVE))]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 from sqlmodel import col, select
@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from konbit.api.auth import Actor, require
 from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page, rows_page, session_of
 from konbit.api.resources import ConsignmentOut, JobOut, OrderOut, ShipmentOut
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import (
     UINT64,
     Address,
@@ -38,7 +39,7 @@ from konbit.services import custody, lots, orders, release
 from konbit.services.custody import CustodyStep
 from konbit.services.orders import OrderInput
 
-router = APIRouter(prefix="/exporter", tags=["exporter"])
+router = PrefixRouter(prefix="/exporter", tags=["exporter"])
 Exporter = Annotated[Actor, Depends(require(Role.EXPORTER))]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool
 from sqlmodel import col, or_, select
@@ -31,6 +31,7 @@ from konbit.api.resources import (
     PortfolioAdvanceOut,
     RepaymentOut,
 )
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import Amount, Body, Hash32, Id, PositiveAmount, Timestamp
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import (
@@ -44,7 +45,7 @@ from konbit.mirror.models import (
 from konbit.roles import Role
 from konbit.services import finance, orders, release
 
-router = APIRouter(prefix="/financier", tags=["financier"])
+router = PrefixRouter(prefix="/financier", tags=["financier"])
 Financier = Annotated[Actor, Depends(require(Role.FINANCIER))]
 
 

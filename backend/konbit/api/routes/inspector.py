@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.responses import JSONResponse
 from pydantic import StrictBool
 
 from konbit.api.auth import Actor, require
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import Body, Grade, Hash32, Id
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.roles import Role
 from konbit.services import inspections
 from konbit.services.inspections import InspectionInput
 
-router = APIRouter(prefix="/inspector", tags=["inspector"])
+router = PrefixRouter(prefix="/inspector", tags=["inspector"])
 Inspector = Annotated[Actor, Depends(require(Role.INSPECTOR))]
 
 

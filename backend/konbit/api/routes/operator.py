@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, Field, StrictInt, WithJsonSchema
 from sqlalchemy import func
@@ -23,6 +23,7 @@ from konbit.api.resources import (
     OrganisationOut,
     OutboxCounts,
 )
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import Address, Body, Id, PositiveAmount, RowId, Whole, text
 from konbit.api.writes import (
     ORGANISATION_RESPONSES,
@@ -41,7 +42,7 @@ from konbit.services import orders, organisations, stablecoin
 from konbit.services.organisations import OrganisationInput
 from konbit.services.writes import applied_block
 
-router = APIRouter(prefix="/operator", tags=["operator"])
+router = PrefixRouter(prefix="/operator", tags=["operator"])
 Operator = Annotated[Actor, Depends(require(Role.OPERATOR))]
 
 

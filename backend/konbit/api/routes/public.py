@@ -7,7 +7,7 @@ the sale it went into. No personal data: farmers appear by pseudonymous address 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from sqlmodel import Session, col, select
 
 from konbit.api.problems import Problem
@@ -22,6 +22,7 @@ from konbit.api.resources import (
     Party,
     TraceOrder,
 )
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import Id
 from konbit.mirror.models import (
     Consignment,
@@ -34,7 +35,7 @@ from konbit.mirror.models import (
 )
 from konbit.profiles.models import OrganisationProfile
 
-router = APIRouter(prefix="/trace", tags=["public trace"])
+router = PrefixRouter(prefix="/trace", tags=["public trace"])
 
 
 def _party(session: Session, address: str) -> Party:

@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from eth_account import Account
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
 from konbit.api.auth import ActorDep
 from konbit.api.problems import Problem
 from konbit.api.reads import PUBLIC_RECORD_RESPONSES
+from konbit.api.routing import PrefixRouter
 from konbit.api.schemas import RowId
 from konbit.api.writes import TxView, runtime_of
 from konbit.chain.rpc import RpcError
 from konbit.outbox.models import OutboxTx, TxStatus, utcnow
 from konbit.outbox.service import request_hash
 
-router = APIRouter(prefix="/transactions", tags=["transactions"])
+router = PrefixRouter(prefix="/transactions", tags=["transactions"])
 
 
 # `:int`: `/transactions/raw` is not a transaction id (a GET there is a 405, not a 422).
