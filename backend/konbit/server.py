@@ -56,8 +56,8 @@ def create_app(
         runtime = Runtime(settings)
         # Sync routes and the SMS handlers run in anyio's thread pool (40 by default).
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        # Writes get as many threads again, of their own (konbit.api.writes).
-        app.state.write_threads = CapacityLimiter(settings.request_threads)
+        # Writes have threads of their own (konbit.api.writes).
+        app.state.write_threads = CapacityLimiter(settings.write_threads)
         app.state.settings = settings
         app.state.runtime = runtime
         app.state.engine = runtime.engine

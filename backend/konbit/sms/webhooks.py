@@ -24,6 +24,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Request
@@ -31,6 +32,7 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import ImmutableMultiDict
 
 from konbit.profiles.models import utcnow
 from konbit.runtime import Runtime
@@ -155,9 +157,22 @@ def _public_url(settings: Settings, request: Request) -> str:
     return url
 
 
+async def _read_form(request: Request) -> ImmutableMultiDict[str, Any]:
+    """The posted form. Providers post ``application/x-www-form-urlencoded``: parsed here
+    with the standard library (decoded as Starlette decodes it: percent-escapes as UTF-8),
+    a tenth of python-multipart's time per SMS, which walks the body byte by byte."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded":
+        body = (await request.body()).decode("latin-1")
+        return ImmutableMultiDict(
+            parse_qsl(body, keep_blank_values=True, encoding="utf-8", errors="replace")
+        )
+    return await request.form()
+
+
 async def _form(request: Request) -> dict[str, Any]:
     try:
-        form = await request.form()
+        form = await _read_form(request)
     except Exception:
         raise HTTPException(400, "expected a form (application/x-www-form-urlencoded)") from None
     return {key: value for key, value in form.multi_items() if isinstance(value, str)}
@@ -178,7 +193,7 @@ async def _twilio_form(request: Request) -> dict[str, Any]:
     if token is None:
         raise HTTPException(404, "Twilio is not configured on this server")
     try:
-        form = await request.form()
+        form = await _read_form(request)
     except Exception:
         raise HTTPException(403, "the request is not signed by Twilio") from None
     signature = request.headers.get("X-Twilio-Signature")
