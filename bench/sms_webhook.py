@@ -6,11 +6,14 @@ Run from /work/main with the project environment:
     export PATH=/work/main/scripts/solc-shim:/work/main/node_modules/.bin:$PATH \
            SOLCX_BINARY_PATH=/work/main/scripts/solc-shim
     .venv/bin/python bench/sms_webhook.py [--clients 50] [--seconds 20] [--every 1]
+                                          [--workers N] [--threads N]
                                           [--database URL] [--strict]
 
-The server runs as ``konbit run`` serves (uvicorn, one worker; the outbox worker, the
-mirror and the SMS sender in a process of their own) on a fresh local Anvil with the
-contracts deployed, SQLite by default. One farmer with a registered phone has 10 lots;
+The server runs as ``konbit run`` serves it (``konbit.serving``: one web worker process
+per core on one port, the outbox worker, the mirror and the SMS sender in a process of
+their own) on a fresh local Anvil with the contracts deployed, SQLite by default;
+``--workers`` and ``--threads`` override ``KONBIT_WEB_WORKERS`` and
+``KONBIT_REQUEST_THREADS``. One farmer with a registered phone has 10 lots;
 every request is ``LOTS`` (the farmer's lots: identify the phone, read the mirror, store
 the message and its reply), signed with the official ``RequestValidator``, each with its
 own ``MessageSid``. Two phases of ``--seconds`` each, ``--clients`` clients:
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -329,8 +333,9 @@ def main() -> int:
     finally:
         if server is not None:
             server.terminate()
-            server.wait(30)
+            server.wait(60)
         chain.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # a run left a few MB behind each time
 
 
 if __name__ == "__main__":

@@ -13,11 +13,17 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+#: A child that dies this soon after it started, this many times in a row, is not started
+#: again (a setting it cannot start with, a port it cannot use): the parent stops instead.
+QUICK_EXIT_SECONDS = 10.0
+QUICK_EXITS_TO_GIVE_UP = 5
 
 
 def watch_parent(parent: int, on_gone: Callable[[], None], every: float = 0.5) -> None:
@@ -52,6 +58,10 @@ class Supervised:
         self.on_stopped = on_stopped
         self._context = multiprocessing.get_context("spawn")  # a clean interpreter
         self._process: BaseProcess | None = None
+        self._started_at = 0.0
+        self._quick_exits = 0
+        #: True once the child crashed on start too often to be started again.
+        self.failed = False
         self._stop = threading.Event()
         self._keeper = threading.Thread(target=self._keep, name=f"{name}-keeper", daemon=True)
 
@@ -65,6 +75,7 @@ class Supervised:
             target=self.target, args=self.args, name=self.name, daemon=False
         )
         self._process.start()
+        self._started_at = time.monotonic()
         log.info("%s in process %s", self.name, self._process.pid)
 
     def _keep(self) -> None:
@@ -77,9 +88,23 @@ class Supervised:
                 self._stop.set()
                 if self.on_stopped is not None:
                     self.on_stopped()
-            else:
-                log.error("%s exited (code %s); starting it again", self.name, process.exitcode)
-                self._spawn()
+                continue
+            quick = time.monotonic() - self._started_at < QUICK_EXIT_SECONDS
+            self._quick_exits = self._quick_exits + 1 if quick else 0
+            if self._quick_exits >= QUICK_EXITS_TO_GIVE_UP:
+                log.error(
+                    "%s exited (code %s) %d times in a row right after starting; giving up",
+                    self.name,
+                    process.exitcode,
+                    self._quick_exits,
+                )
+                self.failed = True
+                self._stop.set()
+                if self.on_stopped is not None:
+                    self.on_stopped()
+                continue
+            log.error("%s exited (code %s); starting it again", self.name, process.exitcode)
+            self._spawn()
 
     @property
     def pid(self) -> int | None:

@@ -125,6 +125,9 @@ def serve(settings: Settings) -> None:
 
 
 def _serve_with_workers(settings: Settings, count: int, background: Supervised) -> None:
+    # Built once here too, so that what stops an app from starting (a wrong KONBIT_GTINS)
+    # stops `konbit run` with its message, as with one worker, not the workers one by one.
+    create_app(settings, background=False, background_elsewhere=True)
     sock = bind(settings.host, settings.port)
     stopped = threading.Event()
     workers = [
@@ -150,3 +153,5 @@ def _serve_with_workers(settings: Settings, count: int, background: Supervised) 
         for worker in workers:
             worker.stop(timeout=GRACEFUL_SECONDS + 5)
         sock.close()
+    if any(worker.failed for worker in workers):
+        raise SystemExit("konbit run: the web workers could not start (see the log above)")

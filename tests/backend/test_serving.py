@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from konbit.chain.local import free_port
+from konbit.processes import Supervised
 from konbit.serving import bind
 
 
@@ -93,9 +95,7 @@ def run(tmp_path: Path) -> Iterator[Run]:
         )
     started = Run(process, f"http://127.0.0.1:{port}", log)
     try:
-        _until(
-            lambda: process.poll() is not None or started.answers(), 180, "no answer", started
-        )
+        _until(lambda: process.poll() is not None or started.answers(), 180, "no answer", started)
         assert process.poll() is None, started.tail()
         # Two web workers and the background process.
         _until(lambda: len(started.workers()) == 3, 30, "not 3 children", started)
@@ -161,3 +161,42 @@ def test_bind_waits_for_a_held_port_and_then_gives_up_with_the_os_error() -> Non
     assert time.monotonic() - started >= 0.5
     held.close()
     bind("127.0.0.1", port, patience=5).close()
+
+
+def test_a_child_that_keeps_crashing_on_start_is_given_up() -> None:
+    stopped = threading.Event()
+    child = Supervised("crasher", os._exit, (3,), check_every=0.05, on_stopped=stopped.set)
+    child.start()
+    try:
+        assert stopped.wait(60), "still restarting"
+        assert child.failed
+    finally:
+        child.stop(timeout=5)
+
+
+def test_konbit_run_with_workers_stops_with_the_message_of_a_setting_the_app_refuses(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KONBIT_")}
+    env.update(
+        KONBIT_DATA_DIR=str(tmp_path / "data"),
+        KONBIT_PORT=str(free_port()),
+        KONBIT_CHAIN_PORT=str(free_port()),
+        KONBIT_WEB_WORKERS="2",
+        KONBIT_GTINS="1:09506000134353",  # a wrong check digit (…352 is right)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "konbit.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
+    assert done.returncode != 0
+    assert "KONBIT_GTINS" in done.stderr + done.stdout, done.stderr[-2000:]
+    # It stopped the chain it started (and so the children it spawned are gone too).
+    pid_file = tmp_path / "data" / "chain" / "anvil.pid"
+    if pid_file.exists():
+        assert not _alive(int(pid_file.read_text().strip()))
