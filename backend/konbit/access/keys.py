@@ -111,11 +111,10 @@ def note_use(engine: Engine, key_id: int | None) -> None:
     request would make every reader wait for the database's write lock."""
     if key_id is None:
         return
-    now = time.monotonic()
     with _touched_lock:
-        due = now - _touched.get(key_id, -TOUCH_SECONDS) >= TOUCH_SECONDS
+        due = use_due(key_id)
         if due:
-            _touched[key_id] = now
+            _touched[key_id] = time.monotonic()
     if due:
         with engine.begin() as connection:
             connection.execute(_TOUCH, {"key_id": key_id, "now": utcnow()})
