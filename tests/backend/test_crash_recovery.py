@@ -700,6 +700,17 @@ def _requests(farmers: list[str], coop: str) -> list[Request]:
     return [out[i] for i in sorted(range(len(out)), key=lambda i: (i * 7919) % len(out))]
 
 
+def _wait_group_gone(group: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"processes of group {group} still running"
+        time.sleep(0.1)
+
+
 def _post(
     client: httpx.Client, request: Request, key: str, *, wait: bool, retries: int = 0
 ) -> httpx.Response:
@@ -884,6 +895,9 @@ def test_konbit_run_killed_under_load_lands_every_write_exactly_once(
                 time.sleep(0.1)
         else:
             server.process.wait(timeout=30)
+            # Its web workers see it gone and stop; until then they still answer /healthz,
+            # which would pass for the new server being up.
+            _wait_group_gone(server.process.pid)
             # The chain has its own session: a crash of the server leaves it running.
             assert server.chain_pid() == chain_before
             assert probe(chain_url) is not None

@@ -12,6 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from konbit.db.sqlite_writer import WriterLock, WriterLockedConnection
+
 
 def normalise_url(url: str) -> str:
     """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
@@ -31,15 +33,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
         if parsed.database and parsed.database != ":memory:":
             private_sqlite_file(Path(parsed.database))
+            connect_args["factory"] = WriterLockedConnection
+            writer_lock = WriterLock.for_database(parsed.database)
         # As many pooled connections as the server has threads (anyio's 40): a connection
         # opened and closed per request re-runs the PRAGMAs each time.
         options = {"pool_size": 40, "max_overflow": 20, **kwargs}
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
-        )
+        engine = create_engine(url, connect_args=connect_args, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if "factory" in connect_args:
+
+            def hand_lock(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.writer_lock = writer_lock
+
+            event.listen(engine, "connect", hand_lock)
         return engine
     # No pre-ping: it costs a round trip per checkout on the hot paths; recycling
     # connections hourly covers servers that drop idle ones.
