@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, select
 
@@ -78,7 +79,31 @@ def rows_page(
     query = select(model).where(key > after)
     for condition in filters:
         query = query.where(condition)
-    rows = session.exec(query.order_by(key).limit(limit + 1)).all()
+    return _page(session.exec(query.order_by(key).limit(limit + 1)).all(), key, limit)
+
+
+def column_rows_page(
+    session: Session,
+    model: type[SQLModel],
+    columns: Sequence[str],
+    key: Any,
+    filters: Sequence[ColumnElement[bool]],
+    *,
+    after: int,
+    limit: int,
+) -> tuple[Sequence[Any], int | None]:
+    """:func:`rows_page` as plain rows of ``columns`` (and the key): no ORM objects to
+    build and track, for pages answered as they are read."""
+    table = model.__table__  # type: ignore[attr-defined]
+    wanted = [table.c[name] for name in dict.fromkeys([*columns, key.key])]
+    query = sa_select(*wanted).where(key > after)
+    for condition in filters:
+        query = query.where(condition)
+    rows = session.connection().execute(query.order_by(key).limit(limit + 1)).all()
+    return _page(rows, key, limit)
+
+
+def _page(rows: Sequence[T], key: Any, limit: int) -> tuple[Sequence[T], int | None]:
     more = len(rows) > limit
     rows = rows[:limit]
     last = getattr(rows[-1], key.key) if rows and more else None
@@ -97,8 +122,10 @@ def read_page(
     table = out.table_model
     assert table is not None, f"{out.__name__} reads no table"
     with session_of(request) as session:
-        rows, next_after = rows_page(session, table, key, filters, after=after, limit=limit)
-        return Page[out](items=[out.of(r) for r in rows], next_after=next_after)  # type: ignore[valid-type]
+        rows, next_after = column_rows_page(
+            session, table, out.table_columns, key, filters, after=after, limit=limit
+        )
+    return Page[out](items=[out.of(r) for r in rows], next_after=next_after)  # type: ignore[valid-type]
 
 
 def cooperative_history(session: Session, cooperative: str) -> CooperativeHistory:

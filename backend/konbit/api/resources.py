@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic.fields import FieldInfo
+from sqlalchemy import Row as SqlRow
 from sqlmodel import SQLModel
 
 from konbit.api.schemas import geohash_text
@@ -141,10 +142,11 @@ class Row(BaseModel):
         cls.table_columns = tuple(columns)
 
     @classmethod
-    def of(cls, row: SQLModel, **more: Any) -> Self:
-        """The answer for ``row`` (a row of the model's table), with ``more`` fields."""
+    def of(cls, row: SQLModel | SqlRow[Any], **more: Any) -> Self:
+        """The answer for ``row`` (a row of the model's table, as an object or as a plain
+        row of its columns), with ``more`` fields."""
         table = cls.table_model
-        if table is None or not isinstance(row, table):
+        if table is None or not isinstance(row, table | SqlRow):
             raise TypeError(f"{cls.__name__} reads {table}, not {type(row).__name__}")
         statuses = STATUS_NAMES.get(str(table.__tablename__), {})
         data: dict[str, Any] = {}

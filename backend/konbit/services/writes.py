@@ -4,10 +4,10 @@
    key or phone), a request seen before returns its first answer; the same key with
    another request is an :class:`IdempotencyConflict`.
 2. **Encode once, simulate whole.** The write's calls are encoded once and simulated as one
-   sequence (``eth_simulateV1``) after every transaction the outbox still has in flight,
-   so that ``approve`` + ``fund`` is judged as a pair, against the state the chain will
-   have when they are mined. A refusal raises :class:`ContractRefused` and nothing is
-   recorded: no nonce used, no allowance left behind.
+   sequence (``eth_simulateV1``) on the node's pending state, after every transaction the
+   outbox has recorded but not yet sent, so that ``approve`` + ``fund`` is judged as a
+   pair, against the state the chain will have when they are mined. A refusal raises
+   :class:`ContractRefused` and nothing is recorded: no nonce used, no allowance left behind.
 3. **Claim and record in one database transaction.** The idempotency claim, everything the
    write creates off chain (custodial account, profile, organisation, API key) and its
    outbox rows commit together. A concurrent duplicate blocks on the claim's unique index
@@ -331,12 +331,18 @@ def _simulate_by_call(runtime: Runtime, calls: list[dict[str, Any]]) -> None:
         raise ContractRefused(decoded.name, decoded.args) from None
 
 
+#: Recorded but not yet in the node's hands. A sent transaction is in the node's pending
+#: state already (the simulation runs against ``pending``: its pool on top of the head);
+#: replaying it would apply it twice, and cost the replay of every unmined row per write.
+NOT_SENT = (TxStatus.QUEUED.value, TxStatus.SIGNED.value)
+
+
 def _in_flight(runtime: Runtime) -> list[dict[str, Any]]:
-    """Recorded transactions not yet final, oldest first, as simulation calls."""
+    """Recorded transactions the node does not have yet, oldest first, as simulation calls."""
     with Session(runtime.engine) as session:
         rows = session.exec(
             select(OutboxTx.sender, OutboxTx.to_address, OutboxTx.data, OutboxTx.value_wei)
-            .where(col(OutboxTx.status).in_(PENDING))
+            .where(col(OutboxTx.status).in_(NOT_SENT))
             .where(col(OutboxTx.to_address).is_not(None))
             # Another chain instance's rows wait for it (konbit.services.chains).
             .where(

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from konbit.api.deps import SessionDep, SettingsDep, Web3Dep
+from konbit.api.routing import ApiRouter
 from konbit.db.engine import database_kind
 from konbit.settings import Settings
 
-router = APIRouter(tags=["health"])
+router = ApiRouter(tags=["health"])
 
 
 class Health(BaseModel):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from konbit import __version__
 from konbit.api.problems import Problem
 from konbit.api.resources import Meta
+from konbit.api.routing import ApiRouter
 from konbit.runtime import Runtime
 
-router = APIRouter(tags=["meta"])
+router = ApiRouter(tags=["meta"])
 
 #: The address book's name of the stablecoin orders are paid in unless they name another.
 STABLECOIN = "TestStablecoin"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from sqlmodel import Session, col, or_, select
 
 from konbit.api.auth import Actor, ActorDep
@@ -38,6 +38,7 @@ from konbit.api.resources import (
     LotOut,
     OrderOut,
 )
+from konbit.api.routing import ApiRouter
 from konbit.api.schemas import Id
 from konbit.mirror.models import (
     Advance,
@@ -55,7 +56,7 @@ from konbit.mirror.models import (
 )
 from konbit.roles import Role
 
-router = APIRouter(tags=["records"])
+router = ApiRouter(tags=["records"])
 
 
 def _addresses(values: Iterable[str | None]) -> set[str]:
