@@ -12,8 +12,9 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 
-from konbit.processes import Supervised, watch_parent
+from konbit.processes import Supervised, freeze_startup_heap, watch_parent
 from konbit.runtime import Runtime
 from konbit.settings import Settings
 from konbit.sms import background as sms
@@ -65,10 +66,14 @@ def _start_mirror(
     return follow_in_thread(runtime, stop, on_reorg=lambda _fork: reconcile.set())
 
 
-def serve(settings: Settings, stop: threading.Event) -> None:
-    """Run the background work until ``stop`` is set."""
+def serve(
+    settings: Settings, stop: threading.Event, *, ready: Callable[[], None] | None = None
+) -> None:
+    """Run the background work until ``stop`` is set (``ready`` is called once started)."""
     runtime = Runtime(settings)
     threads = start(runtime, stop)
+    if ready is not None:
+        ready()
     try:
         stop.wait()
     finally:
@@ -91,7 +96,7 @@ def _process_main(settings: Settings, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A server killed outright cannot stop us: two workers must never send at once.
     watch_parent(parent, stop.set)
-    serve(settings, stop)
+    serve(settings, stop, ready=freeze_startup_heap)
 
 
 class BackgroundProcess(Supervised):

@@ -26,7 +26,7 @@ import time
 import uvicorn
 
 from konbit.background import BackgroundProcess
-from konbit.processes import Supervised, watch_parent
+from konbit.processes import Supervised, freeze_startup_heap, watch_parent
 from konbit.server import create_app
 from konbit.settings import Settings
 
@@ -89,6 +89,7 @@ def _web_main(settings: Settings, sock: socket.socket, parent: int, index: int) 
         **_uvicorn_options(settings),  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
+    freeze_startup_heap()
 
     def parent_gone() -> None:
         server.should_exit = True
@@ -112,8 +113,10 @@ def serve(settings: Settings) -> None:
             "" if count == 1 else "s",
         )
         if count == 1:
+            app = create_app(settings, background=False, background_elsewhere=True)
+            freeze_startup_heap()
             uvicorn.run(
-                create_app(settings, background=False, background_elsewhere=True),
+                app,
                 host=settings.host,
                 port=settings.port,
                 **_uvicorn_options(settings),  # type: ignore[arg-type]
