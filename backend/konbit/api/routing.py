@@ -2,8 +2,8 @@
 
 * FastAPI runs a plain ``def`` endpoint in a thread, and then, for a plain ``def``
   endpoint only, checks and serialises its answer in a *second* trip to a thread. Each
-  trip queues for a thread and for the interpreter lock behind every other request: on a
-  busy server that second trip was most of a read's tail. :class:`ApiRouter` gives FastAPI
+  trip queues for a thread and for the interpreter lock behind every other request, so a
+  busy server's reads waited twice. :class:`ApiRouter` gives FastAPI
   each such endpoint as a coroutine that runs it in a thread, so the answer is checked on
   the event loop, where it costs microseconds.
 * FastAPI tries every route of every included router in turn until one matches, at a few
