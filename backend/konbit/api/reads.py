@@ -76,10 +76,8 @@ def rows_page(
     limit: int,
 ) -> tuple[Sequence[M], int | None]:
     """Keyset pagination on an integer key, ascending: the rows and the next ``after``."""
-    query = select(model).where(key > after)
-    for condition in filters:
-        query = query.where(condition)
-    return _page(session.exec(query.order_by(key).limit(limit + 1)).all(), key, limit)
+    query = _keyset(select(model), key, filters, after=after, limit=limit)
+    return _page(session.exec(query).all(), key, limit)
 
 
 def column_rows_page(
@@ -96,11 +94,19 @@ def column_rows_page(
     build and track, for pages answered as they are read."""
     table = model.__table__  # type: ignore[attr-defined]
     wanted = [table.c[name] for name in dict.fromkeys([*columns, key.key])]
-    query = sa_select(*wanted).where(key > after)
+    query = _keyset(sa_select(*wanted), key, filters, after=after, limit=limit)
+    return _page(session.connection().execute(query).all(), key, limit)
+
+
+def _keyset(
+    query: Any, key: Any, filters: Sequence[ColumnElement[bool]], *, after: int, limit: int
+) -> Any:
+    """``query`` past ``after`` on ``key``, filtered, in key order, one row more than a page
+    (to tell whether there is a next one)."""
+    query = query.where(key > after)
     for condition in filters:
         query = query.where(condition)
-    rows = session.connection().execute(query.order_by(key).limit(limit + 1)).all()
-    return _page(rows, key, limit)
+    return query.order_by(key).limit(limit + 1)
 
 
 def _page(rows: Sequence[T], key: Any, limit: int) -> tuple[Sequence[T], int | None]:
