@@ -1,9 +1,11 @@
-"""How ``konbit run`` serves: web worker processes on one socket, the background beside them.
+"""How ``konbit run`` serves: web worker processes on one port, the background beside them.
 
 Python runs one thread at a time per process, so one web process uses one core however many
-requests wait. ``konbit run`` therefore binds the port once and hands the socket to
-``KONBIT_WEB_WORKERS`` spawned processes (default: one per core, at most 4); the kernel
-gives each new connection to one of them. The outbox worker, the mirror and the SMS sender
+requests wait. ``konbit run`` therefore serves from ``KONBIT_WEB_WORKERS`` spawned processes
+(default: one per core, at most 4) on one port. On Linux each worker listens on a socket of
+its own on that port (``SO_REUSEPORT``), and the kernel spreads new connections evenly over
+them; ``konbit run`` holds the port for them meanwhile. Elsewhere the workers share one
+socket. The outbox worker, the mirror and the SMS sender
 run in one more process (:mod:`konbit.background`), so there is still a single sender of
 transactions and of SMS. With one web worker the server runs in ``konbit run``'s own
 process, as before.
@@ -20,6 +22,7 @@ import errno
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: How long a new ``konbit run`` waits for the port while an earlier one's workers drain.
 BIND_PATIENCE_SECONDS = 15.0
+#: The kernel's queue of connections not yet accepted, per listening socket (uvicorn's).
+LISTEN_BACKLOG = 2048
 #: In-flight requests a stopping worker finishes before it closes their connections.
 GRACEFUL_SECONDS = 30
 
@@ -55,17 +60,39 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
     }
 
 
-def bind(host: str, port: int, patience: float = BIND_PATIENCE_SECONDS) -> socket.socket:
-    """A listening socket on ``host:port``; waits while the port is still held.
+#: One listening socket per worker, spread over by the kernel. Sharing one socket, a burst
+#: of new connections went mostly to the worker that woke first (40 of 52 in the SMS
+#: bench), whose clients then waited twice as long as the other's.
+SOCKET_PER_WORKER = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+
+
+def _socket(host: str, *, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def bind(
+    host: str,
+    port: int,
+    patience: float = BIND_PATIENCE_SECONDS,
+    *,
+    reuse_port: bool = SOCKET_PER_WORKER,
+) -> socket.socket:
+    """A socket bound to ``host:port`` (not listening); waits while the port is still held.
+
+    With ``reuse_port`` it holds the port for the workers' own sockets (:func:`listen`) and
+    for nobody else: the port must first be free for a socket without ``SO_REUSEPORT``.
 
     The workers of a ``konbit run`` that was killed outright stop on their own within a
     second, after their in-flight requests: a restart right away waits for them.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + patience
     while True:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock = _socket(host, reuse_port=False)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -74,12 +101,31 @@ def bind(host: str, port: int, patience: float = BIND_PATIENCE_SECONDS) -> socke
                 raise
             time.sleep(0.25)
             continue
+        if reuse_port:
+            port = sock.getsockname()[1]
+            sock.close()
+            sock = _socket(host, reuse_port=True)
+            sock.bind((host, port))
         sock.set_inheritable(True)
         return sock
 
 
-def _web_main(settings: Settings, sock: socket.socket, parent: int, index: int) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A worker's own listening socket on the port :func:`bind` holds for it."""
+    sock = _socket(host, reuse_port=True)
+    sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
+    return sock
+
+
+def _web_main(settings: Settings, held: socket.socket, parent: int, index: int) -> None:
     """Entry point of a web worker (spawned: a clean interpreter)."""
+    if SOCKET_PER_WORKER:
+        host, port = held.getsockname()[:2]
+        sock = listen(host, port)
+        held.close()  # the parent holds the port
+    else:
+        sock = held
     logging.basicConfig(
         level=settings.log_level.upper(),
         format=f"%(asctime)s %(levelname)s %(name)s [web {index}]: %(message)s",

@@ -128,6 +128,44 @@ def test_a_crashed_web_worker_is_started_again_and_the_port_keeps_answering(run:
     assert run.answers()
 
 
+def _established_to(port: int, pid: int) -> int:
+    """Connections to ``port`` that process ``pid`` holds (from /proc: its socket inodes)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    held = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED
+                held += 1
+    return held
+
+
+def test_a_burst_of_new_connections_is_spread_over_the_web_workers(run: Run) -> None:
+    port = int(run.url.rsplit(":", 1)[1])
+    # Forty clients connect at once (as the bench's do), then each asks once, keeping alive.
+    burst = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+    try:
+        for sock in burst:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: konbit\r\n\r\n")
+        for sock in burst:
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200"), run.tail()
+        held = sorted(_established_to(port, pid) for pid in run.workers())
+    finally:
+        for sock in burst:
+            sock.close()
+    # Two web workers hold them, the background process none. The kernel hashes each
+    # connection to a worker: fewer than 10 of 40 on one has odds under 1 in 1,000.
+    assert held[0] == 0 and sum(held) == 40 and min(held[1:]) >= 10, held
+
+
 def test_sigterm_stops_every_process_and_frees_the_port(run: Run) -> None:
     children = run.workers()
     port = int(run.url.rsplit(":", 1)[1])
