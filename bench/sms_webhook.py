@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +108,36 @@ def rss_kib(pid: int) -> tuple[int, int, int]:
     return current, peak, count
 
 
+def connections_held(pid: int, port: int) -> list[int]:
+    """Established connections to ``port`` each process of the server holds, most first:
+    how the kernel spread the clients over the web workers (the closed loop's latency is
+    that of the busiest)."""
+    held = []
+    for member in tree(pid):
+        try:
+            inodes = {
+                os.readlink(fd)[8:-1]
+                for fd in Path(f"/proc/{member}/fd").iterdir()
+                if os.readlink(fd).startswith("socket:[")
+            }
+            tables = [Path(f"/proc/{member}/net/{t}").read_text() for t in ("tcp", "tcp6")]
+        except OSError:
+            continue
+        count = 0
+        for table in tables:
+            for line in table.splitlines()[1:]:
+                fields = line.split()
+                if (
+                    int(fields[1].rsplit(":", 1)[1], 16) == port
+                    and fields[3] == "01"  # ESTABLISHED
+                    and fields[9] in inodes
+                ):
+                    count += 1
+        if count:
+            held.append(count)
+    return sorted(held, reverse=True)
+
+
 def prepare(url: str, operator_key: str) -> None:
     import httpx
 
@@ -141,12 +172,17 @@ def prepare(url: str, operator_key: str) -> None:
 
 
 async def load(
-    url: str, clients: int, seconds: float, every: float | None = None
+    url: str,
+    clients: int,
+    seconds: float,
+    every: float | None = None,
+    sample: Callable[[], None] | None = None,
 ) -> tuple[list[float], int]:
     """``clients`` concurrent clients, each posting its next SMS as soon as it has a reply
     (closed loop: the server's saturation), or with ``every``, one SMS every ``every``
     seconds each (paced: phones texting at a given rate). A paced latency counts from when
     the SMS was due, so a reply that comes late also delays, and is charged to, the next.
+    ``sample`` is called once, half-way.
 
     aiohttp, not httpx: one ``httpx.AsyncClient`` shared by 50 clients tops out near 300
     requests/s on this machine against an empty handler (p99 near 1 s), so it measured
@@ -191,8 +227,14 @@ async def load(
 
     connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=60)
+
+    async def halfway() -> None:
+        await asyncio.sleep(seconds / 2)
+        if sample is not None:
+            sample()
+
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(client_loop(session, i) for i in range(clients)))
+        await asyncio.gather(halfway(), *(client_loop(session, i) for i in range(clients)))
     return latencies, errors
 
 
@@ -206,8 +248,12 @@ def phase(
 ) -> bool:
     """Run one load phase and print it; True when p99 meets the target without errors."""
     rss_before, _, _ = rss_kib(pid)
+    port = int(url.rsplit(":", 1)[1])
+    spread: list[int] = []
     started = time.monotonic()
-    latencies, errors = asyncio.run(load(url, clients, seconds, every))
+    latencies, errors = asyncio.run(
+        load(url, clients, seconds, every, lambda: spread.extend(connections_held(pid, port)))
+    )
     elapsed = time.monotonic() - started
     rss_after, rss_peak, processes = rss_kib(pid)
     print(title)
@@ -222,6 +268,7 @@ def phase(
     print(f"  latency p99  {p99:>10.1f} ms   (target < {TARGET_P99_MS:.0f} ms)")
     print(f"  mean / max   {statistics.mean(latencies) * 1000:>10.1f} / "
           f"{max(latencies) * 1000:.1f} ms")  # fmt: skip
+    print(f"  connections  {' / '.join(map(str, spread)) or '?':>10}   per web worker, half-way")
     print(f"  server RSS   {rss_before / 1024:>10.1f} MiB before, "
           f"{rss_after / 1024:.1f} MiB after, peak {rss_peak / 1024:.1f} MiB "
           f"({processes} processes)")  # fmt: skip

@@ -27,8 +27,10 @@ import threading
 import time
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from konbit.background import BackgroundProcess
+from konbit.connection_balance import ConnectionBalance, Counts, shared_counts
 from konbit.processes import Supervised, freeze_startup_heap, watch_parent
 from konbit.server import create_app
 from konbit.settings import Settings
@@ -118,8 +120,15 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _web_main(settings: Settings, held: socket.socket, parent: int, index: int) -> None:
-    """Entry point of a web worker (spawned: a clean interpreter)."""
+def _web_main(
+    settings: Settings,
+    held: socket.socket,
+    parent: int,
+    index: int,
+    counts: Counts | None = None,
+) -> None:
+    """Entry point of web worker ``index`` (from 1; spawned: a clean interpreter).
+    ``counts``: the workers' connection counts, to keep their shares even."""
     if SOCKET_PER_WORKER:
         host, port = held.getsockname()[:2]
         sock = listen(host, port)
@@ -130,10 +139,12 @@ def _web_main(settings: Settings, held: socket.socket, parent: int, index: int) 
         level=settings.log_level.upper(),
         format=f"%(asctime)s %(levelname)s %(name)s [web {index}]: %(message)s",
     )
-    config = uvicorn.Config(
-        create_app(settings, background=False, background_elsewhere=True),
-        **_uvicorn_options(settings),  # type: ignore[arg-type]
-    )
+    app: ASGIApp = create_app(settings, background=False, background_elsewhere=True)
+    if counts is not None:
+        app = ConnectionBalance(
+            app, counts, index - 1, lambda: len(server.server_state.connections)
+        )
+    config = uvicorn.Config(app, **_uvicorn_options(settings))  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     freeze_startup_heap()
 
@@ -178,12 +189,14 @@ def _serve_with_workers(settings: Settings, count: int, background: Supervised) 
     # stops `konbit run` with its message, as with one worker, not the workers one by one.
     create_app(settings, background=False, background_elsewhere=True)
     sock = bind(settings.host, settings.port)
+    # Connections the kernel spread unevenly are spread again (konbit.connection_balance).
+    counts = shared_counts(count) if SOCKET_PER_WORKER else None
     stopped = threading.Event()
     workers = [
         Supervised(
             f"web worker {index}",
             _web_main,
-            (settings, sock, os.getpid(), index),
+            (settings, sock, os.getpid(), index, counts),
             on_stopped=stopped.set,
         )
         for index in range(1, count + 1)
