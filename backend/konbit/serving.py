@@ -3,12 +3,12 @@
 Python runs one thread at a time per process, so one web process uses one core however many
 requests wait. ``konbit run`` therefore serves from ``KONBIT_WEB_WORKERS`` spawned processes
 (default: one per core, at most 4) on one port. On Linux each worker listens on a socket of
-its own on that port (``SO_REUSEPORT``), and the kernel spreads new connections evenly over
-them; ``konbit run`` holds the port for them meanwhile. Elsewhere the workers share one
-socket. The outbox worker, the mirror and the SMS sender
-run in one more process (:mod:`konbit.background`), so there is still a single sender of
-transactions and of SMS. With one web worker the server runs in ``konbit run``'s own
-process, as before.
+its own on that port (``SO_REUSEPORT``), the kernel hashes each new connection to one of
+them, and :mod:`konbit.connection_balance` evens out what the hash left uneven; ``konbit
+run`` holds the port meanwhile. Elsewhere the workers share one socket. The outbox worker,
+the mirror and the SMS sender run in one more process (:mod:`konbit.background`), so there
+is still a single sender of transactions and of SMS. With one web worker the server runs
+in ``konbit run``'s own process, as before.
 
 What each web worker keeps to itself: its database connections and the per-key rate limit
 (each worker counts the requests it serves; see :mod:`konbit.api.rate_limit`). Everything
