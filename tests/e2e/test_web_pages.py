@@ -175,6 +175,7 @@ def ledger(
             "consignment": consignment,
             "job": job,
             "coop": coop,
+            "exporter": exporter,
         }
 
 
@@ -376,6 +377,17 @@ def test_financier_makes_an_offer_and_releases(ledger: dict[str, Any], browser: 
         p.page.click(f"text=Make offer on request {advance}")
         wait_mined(p)
         assert "Your offer" in p.page.inner_text(f"#request-{advance}")
+        # The exporter confirmed delivery on its page (test_exporter_confirms_a_shipment),
+        # unless that test ran in another xdist worker, on a ledger of its own.
+        exporter = ledger["exporter"]
+        if _ok(exporter.get(f"/orders/{order}"))["status"] == "shipped":
+            _ok(
+                exporter.post(
+                    f"/exporter/orders/{order}/confirm",
+                    params={"wait": "true"},
+                    json={"accepted_grams": 200_000, "rejected_lots": [ledger["lots"][2]]},
+                )
+            )
         # The cooperative presents the shipping documents; the agent releases the escrow.
         documents = ["0x" + keccak(text=f"doc {i}").hex() for i in range(3)]
         reply = ledger["coop"].post(
