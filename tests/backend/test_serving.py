@@ -130,6 +130,18 @@ def test_a_crashed_web_worker_is_started_again_and_the_port_keeps_answering(run:
     assert run.answers()
 
 
+def _sockets_on(port: int, state: str, net: str = "/proc/net") -> list[str]:
+    """Inodes of the TCP sockets on local ``port`` in ``state`` (hex, as /proc shows it:
+    01 established, 0A listening), from the ``tcp`` and ``tcp6`` tables under ``net``."""
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"{net}/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                found.append(fields[9])
+    return found
+
+
 def _established_to(port: int, pid: int) -> int:
     """Connections to ``port`` that process ``pid`` holds (from /proc: its socket inodes)."""
     inodes = set()
@@ -140,25 +152,12 @@ def _established_to(port: int, pid: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    held = 0
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED
-                held += 1
-    return held
+    return sum(inode in inodes for inode in _sockets_on(port, "01", f"/proc/{pid}/net"))
 
 
 def _listening_on(port: int) -> int:
     """Sockets listening on ``port`` (the web workers' own, once they have started)."""
-    count = 0
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
-                count += 1
-    return count
+    return len(_sockets_on(port, "0A"))
 
 
 def test_a_burst_of_new_connections_is_spread_over_the_web_workers(run: Run) -> None:
