@@ -2,7 +2,7 @@
 
 A message is queued in the same database transaction as whatever caused it (a notice's
 key, an inbound message), so it is neither lost nor duplicated by a crash. The sender
-claims due rows one by one (a conditional update: several backend instances on one
+claims the due rows in one conditional update (several backend instances on one
 PostgreSQL never send a message twice), hands each to the provider, and records what the
 provider said. A failure is retried with exponential backoff (30 s, 1 min, 2 min, ... at
 most an hour) up to ``KONBIT_SMS_MAX_ATTEMPTS``; a permanent refusal is final at once.
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
@@ -31,6 +33,8 @@ BACKOFF_BASE = 30.0
 BACKOFF_MAX = 3600.0
 LEASE = timedelta(minutes=2)
 BATCH = 50
+#: Seconds the sender may hold what the provider said before recording it.
+RECORD_EVERY = 0.05
 
 
 def backoff(attempts: int) -> float:
@@ -64,21 +68,24 @@ def enqueue(
     return row
 
 
-def _claim(engine: Engine, row_id: int, now: datetime) -> bool:
+def _claim(engine: Engine, ids: list[int], now: datetime) -> list[tuple[int, str, str]]:
+    """Claim the rows of ``ids`` still due, in one conditional update; returns the
+    ``(id, phone, body)`` of those this call claimed, oldest first."""
     table = SmsOutbound.__table__  # type: ignore[attr-defined]
     with engine.begin() as conn:
         claimed = conn.execute(
             update(table)
             .where(
-                table.c.id == row_id,
+                table.c.id.in_(ids),
                 or_(
                     table.c.status.in_([OutStatus.QUEUED, OutStatus.RETRY]),
                     (table.c.status == OutStatus.SENDING) & (table.c.lease_until < now),
                 ),
             )
             .values(status=OutStatus.SENDING, lease_until=now + LEASE, updated_at=now)
-        )
-    return bool(claimed.rowcount == 1)
+            .returning(table.c.id, table.c.phone, table.c.body)
+        ).all()
+    return sorted((int(row.id), str(row.phone), str(row.body)) for row in claimed)
 
 
 def due(engine: Engine, now: datetime, limit: int = BATCH) -> list[int]:
@@ -99,56 +106,88 @@ def due(engine: Engine, now: datetime, limit: int = BATCH) -> list[int]:
     return [i for i in ids if i is not None]
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """What the provider said of one message."""
+
+    row_id: int
+    phone: str
+    status: str
+    error: str | None = None
+    provider_id: str | None = None
+
+
 def send_due(engine: Engine, provider: Provider, *, max_attempts: int, limit: int = BATCH) -> int:
-    """Send what is due now; returns how many messages were handed to the provider."""
+    """Send what is due now; returns how many messages were handed to the provider.
+
+    The due messages are claimed in one transaction, and what the provider said is
+    recorded a few at a time (at most :data:`RECORD_EVERY` seconds late): each
+    transaction holds the database's one writer lock, which every channel's writes share.
+    A crash between a send and its record sends the message again once its lease ends.
+    """
+    ids = due(engine, utcnow(), limit)
+    if not ids:
+        return 0
     sent = 0
-    for row_id in due(engine, utcnow(), limit):
-        now = utcnow()
-        if not _claim(engine, row_id, now):
-            continue
-        with Session(engine) as session:
-            row = session.get(SmsOutbound, row_id)
-            if row is None:
-                continue
-            phone, body = row.phone, row.body
-        status: str
-        error: str | None = None
-        provider_id: str | None = None
+    unrecorded: list[_Sent] = []
+    since = time.monotonic()
+    for row_id, phone, body in _claim(engine, ids, utcnow()):
         try:
             result = provider.send(phone, body)
-            status, provider_id = result.status, result.provider_id
+            unrecorded.append(_Sent(row_id, phone, result.status, provider_id=result.provider_id))
             sent += 1
         except SendError as exc:
-            error = str(exc)[:300]
             status = OutStatus.FAILED if exc.permanent else OutStatus.RETRY
+            unrecorded.append(_Sent(row_id, phone, status, error=str(exc)[:300]))
         except Exception as exc:  # a provider bug must not stop the sender
             log.exception("SMS provider %s failed on message %s", provider.name, row_id)
-            error = f"{type(exc).__name__}"[:300]
-            status = OutStatus.RETRY
-        with Session(engine) as session:
-            row = session.get(SmsOutbound, row_id)
+            unrecorded.append(_Sent(row_id, phone, OutStatus.RETRY, error=type(exc).__name__))
+        if time.monotonic() - since >= RECORD_EVERY:
+            _record(engine, provider.name, unrecorded, max_attempts)
+            unrecorded, since = [], time.monotonic()
+    _record(engine, provider.name, unrecorded, max_attempts)
+    return sent
+
+
+def _record(engine: Engine, provider: str, results: list[_Sent], max_attempts: int) -> None:
+    if not results:
+        return
+    with Session(engine) as session:
+        # Every row is read before the first change: the writer lock is taken by the
+        # first write (an autoflush before a later read would take it early).
+        rows = {
+            row.id: row
+            for row in session.exec(
+                select(SmsOutbound).where(col(SmsOutbound.id).in_([r.row_id for r in results]))
+            ).all()
+        }
+        now = utcnow()
+        for result in results:
+            row = rows.get(result.row_id)
             if row is None:
                 continue
+            status = result.status
             row.attempts += 1
-            row.provider = provider.name
-            row.updated_at = utcnow()
+            row.provider = provider
+            row.updated_at = now
             row.lease_until = None
-            if error is not None:
-                row.last_error = error
+            if result.error is not None:
+                row.last_error = result.error
                 if status == OutStatus.RETRY and row.attempts >= max_attempts:
                     status = OutStatus.FAILED
                 if status == OutStatus.RETRY:
-                    row.next_attempt_at = utcnow() + timedelta(seconds=backoff(row.attempts))
-                log.warning("SMS %s to %s: %s (%s)", row_id, masked(phone), status, error)
+                    row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts))
+                log.warning(
+                    "SMS %s to %s: %s (%s)", row.id, masked(result.phone), status, result.error
+                )
             else:
-                row.provider_id = provider_id
-                row.sent_at = utcnow()
+                row.provider_id = result.provider_id
+                row.sent_at = now
             # A delivery report may have arrived before the send returned.
             if row.status not in (OutStatus.DELIVERED, OutStatus.UNDELIVERED):
                 row.status = status
             session.add(row)
-            session.commit()
-    return sent
+        session.commit()
 
 
 def record_status(
