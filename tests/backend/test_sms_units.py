@@ -7,17 +7,20 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import parse_qs
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from konbit.access.keys import Actor
 from konbit.chain.local import free_port
 from konbit.db.migrate import upgrade
+from konbit.mirror.models import ChainEvent
 from konbit.profiles import codes
+from konbit.profiles.models import FarmerProfile
 from konbit.roles import Role
 from konbit.services import agents
 from konbit.services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -25,6 +28,7 @@ from konbit.services.receipts import parse_code
 from konbit.sms import encoding, grammar, outbound, phones
 from konbit.sms.messages import CATALOGUE, LANGUAGES, money, placeholders
 from konbit.sms.models import OutStatus, SmsOutbound
+from konbit.sms.notices import Notifier
 from konbit.sms.providers import SendError, SendResult
 from konbit.sms.providers.africastalking import AfricasTalkingProvider, report_of
 from konbit.sms.providers.twilio import TwilioProvider, status_of, twiml, valid_signature
@@ -231,6 +235,104 @@ def test_sender_retries_with_backoff_then_gives_up(db: Engine) -> None:
     outbound.send_due(db, FlakyProvider([SendError("down")]), max_attempts=1)
     assert _row(db, transient).status == OutStatus.FAILED
     assert [outbound.backoff(n) for n in (1, 2, 3, 20)] == [30.0, 60.0, 120.0, 3600.0]
+
+
+def _commits(db: Engine) -> list[int]:
+    """A list that grows by one at each COMMIT on ``db`` (each ends one hold of the
+    database's writer lock)."""
+    seen: list[int] = []
+    event.listen(db, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+@pytest.mark.parametrize("record_every", [60.0, 0.0])
+def test_sender_claims_a_batch_at_once_and_records_a_few_at_a_time(
+    db: Engine, monkeypatch: pytest.MonkeyPatch, record_every: float
+) -> None:
+    ids = [_queue(db, f"Konbit: lo #{n}") for n in range(10)]
+    monkeypatch.setattr(outbound, "RECORD_EVERY", record_every)
+    commits = _commits(db)
+    provider = FlakyProvider([None] * 4 + [SendError("timeout")] + [None] * 5)
+    assert outbound.send_due(db, provider, max_attempts=3) == 9
+    # One transaction claims all ten; what the provider said is recorded together when
+    # it may wait, and at once when it may not.
+    assert len(commits) == (2 if record_every else 11)
+    rows = [_row(db, i) for i in ids]
+    assert [r.status for r in rows] == [OutStatus.SENT] * 4 + [OutStatus.RETRY] + [
+        OutStatus.SENT
+    ] * 5
+    assert [b for _, b in provider.sent] == [f"Konbit: lo #{n}" for n in range(10) if n != 4]
+    assert all(r.attempts == 1 and r.lease_until is None for r in rows)
+
+
+def test_concurrent_senders_send_each_message_once(db: Engine) -> None:
+    ids = {_queue(db, f"Konbit: mesaj {n}") for n in range(60)}
+    provider = FlakyProvider([])
+    threads = [
+        threading.Thread(
+            target=outbound.send_due, args=(db, provider), kwargs={"max_attempts": 3, "limit": 20}
+        )
+        for _ in range(4)
+    ]
+    for _ in range(3):  # three rounds of four senders racing over the same due rows
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        threads = [
+            threading.Thread(
+                target=outbound.send_due,
+                args=(db, provider),
+                kwargs={"max_attempts": 3, "limit": 20},
+            )
+            for _ in range(4)
+        ]
+    bodies = [b for _, b in provider.sent]
+    assert sorted(bodies) == sorted(f"Konbit: mesaj {n}" for n in range(60))
+    assert {_row(db, i).status for i in ids} == {OutStatus.SENT}
+
+
+def test_notifier_reads_before_it_writes(db: Engine) -> None:
+    """The writer lock is held from a batch's first write to its commit: every read of the
+    batch comes before that first write."""
+    farmer = "0x" + "12" * 20
+    with Session(db) as session:
+        session.add(FarmerProfile(address=farmer, name="Anite", phone="+50937001234"))
+        for n in range(1, 6):
+            args = {"lotId": n, "farmer": farmer, "grams": 25_000 * n, "crop": 0, "grade": 1}
+            session.add(
+                ChainEvent(
+                    chain_id=31337,
+                    block_number=10 + n,
+                    block_hash="0x" + f"{n:064x}",
+                    block_time=1_780_000_000 + n,
+                    tx_hash="0x" + f"{100 + n:064x}",
+                    tx_index=0,
+                    log_index=0,
+                    address="0x" + "34" * 20,
+                    contract="LotRegistry",
+                    event="LotRecorded",
+                    args=json.dumps({**args, "harvestTime": 1_780_000_000}),
+                )
+            )
+        session.commit()
+    statements: list[str] = []
+    event.listen(
+        db,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_: statements.append(sql.lstrip().split()[0].upper()),
+    )
+    event.listen(db, "commit", lambda _conn: statements.append("COMMIT"))
+    notifier = Notifier(cast(Any, SimpleNamespace(engine=db)))
+    assert notifier.run_once() == 5
+    writing = False
+    for statement in statements:
+        assert not (writing and statement == "SELECT"), statements
+        writing = statement in ("INSERT", "UPDATE") or (writing and statement != "COMMIT")
+    with Session(db) as session:
+        texts = session.exec(select(SmsOutbound.body).order_by(col(SmsOutbound.id))).all()
+    assert len(texts) == 5 and all("+50937001234" not in t for t in texts)
+    assert notifier.run_once() == 0  # the cursor moved past all five
 
 
 # ------------------------------------------------------------------ providers' adapters
