@@ -1,8 +1,11 @@
 """Per-key rate limit: a leaked or runaway key slows down, not the whole service.
 
-The ``limits`` library's moving window, in memory: each backend process counts the
-requests it serves (with several instances behind one balancer, each allows the limit).
-Past the limit: 429 with ``Retry-After``.
+The ``limits`` library's sliding window counter, in memory: each backend process counts
+the requests it serves (with several instances behind one balancer, each allows the
+limit). Past the limit: 429 with ``Retry-After``. The counter weighs the previous window's
+count by how much of it still overlaps, so one hit costs the same whatever the limit; the
+exact moving window keeps a timestamp per request and inserts each at the front of a list,
+which at a generous limit (the load bench's) cost a tenth of an authenticated request.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import time
 
 from limits import parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from konbit.api.problems import Problem
 
@@ -21,7 +24,7 @@ class KeyRateLimit:
     def __init__(self, rule: str) -> None:
         self.item = parse(rule)
         self.rule = rule
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     def hit(self, key_id: int | None) -> None:
         """Count one request of ``key_id``; 429 when its window is full."""
