@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from chain_dumps import kept_through_block
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -548,13 +549,21 @@ def test_the_app_s_worker_and_mirror_wait_out_a_chain_that_is_down(
                 assert time.monotonic() < deadline, f"{key}: {row.status}"
                 time.sleep(0.05)
 
+        def mined_block(key: str) -> int:
+            with Session(runtime.engine) as s:
+                row = s.exec(select(OutboxTx).where(OutboxTx.idempotency_key == key)).one()
+            assert row.block_number is not None
+            return row.block_number
+
         with TestClient(create_app(settings)):
             time.sleep(2)  # worker and mirror cannot start: connection refused
             chain.start()
             chain_before = runtime.rpc.call("eth_chainId")
             write("while-up")
             mined_and_mirrored("while-up")
-            time.sleep(1.5)  # a dump holds it
+            # A whole dump holds it, backed up as `konbit run` does: the kill below may cut
+            # the dump being written (under load it did, and the chain started afresh).
+            kept_through_block(chain, mined_block("while-up"))
             pid = chain.recorded_pid()
             assert pid is not None
             os.kill(pid, signal.SIGKILL)  # down for a while, mid-run

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from chain_dumps import kept_through_block
 from eth_account import Account
 from web3 import Web3
 
@@ -147,7 +148,6 @@ def test_a_dump_cut_short_by_a_kill_falls_back_to_the_last_whole_one(tmp_path: P
 def test_the_genesis_survives_restarts_and_kills(tmp_path: Path) -> None:
     import os
     import signal
-    import time
 
     chain = LocalChain(tmp_path / "chain", port=free_port(), state_interval=1)
     chain.start()
@@ -156,7 +156,8 @@ def test_the_genesis_survives_restarts_and_kills(tmp_path: Path) -> None:
     try:
         for _ in range(3):  # Anvil adds a genesis of its own to its dump at every start
             _send_value(chain.url, Account.create().address, 1)
-            time.sleep(1.5)  # a periodic dump
+            # A whole dump holds the transfer, even if the kill cuts the next one.
+            kept_through_block(chain, w3.eth.block_number)
             pid = chain.recorded_pid()
             assert pid is not None
             os.kill(pid, signal.SIGKILL)
