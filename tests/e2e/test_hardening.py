@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import serve_api  # type: ignore[import-not-found]
 from eth_utils import keccak
+from served_api import serve_api
 from sqlalchemy.engine import make_url
 
 from konbit.chain.contracts import konbit_event_decoder

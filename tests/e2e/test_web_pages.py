@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from conftest import serve_api  # type: ignore[import-not-found]
 from eth_utils import keccak
+from served_api import serve_api
 
 from konbit.chain.local import LocalChain
 from konbit.demo import run_season
