@@ -111,6 +111,16 @@ def record_counts(runtime: Runtime) -> dict[str, int]:
     return counts
 
 
+def deployed(runtime: Runtime) -> str:
+    """Migrate the database and deploy fresh contracts; returns an operator key."""
+    upgrade(runtime.engine)
+    deploy(runtime, progress=lambda _: None)
+    operator = runtime.operator()
+    assert operator is not None
+    _, key = issue_key(runtime.engine, operator, Role.OPERATOR, "tests")
+    return key
+
+
 @contextmanager
 def serve_api(
     anvil: LocalChain, database_url: str, data_dir: Path, live_server: Any, **overrides: Any
@@ -126,11 +136,7 @@ def serve_api(
         **overrides,
     )
     runtime = Runtime(settings)
-    upgrade(runtime.engine)
-    deploy(runtime, progress=lambda _: None)
-    operator = runtime.operator()
-    assert operator is not None
-    _, key = issue_key(runtime.engine, operator, Role.OPERATOR, "tests")
+    key = deployed(runtime)
     try:
         with live_server(settings) as server:
             yield Api(server.url, runtime, key)

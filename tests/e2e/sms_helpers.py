@@ -11,18 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from served_api import deployed
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 from twilio.request_validator import RequestValidator
 
-from konbit.access.keys import issue_key
 from konbit.chain.local import LocalChain, free_port
 from konbit.db.engine import make_engine
-from konbit.db.migrate import upgrade
-from konbit.roles import Role
 from konbit.runtime import Runtime
-from konbit.services.deploy import deploy
 from konbit.settings import Settings
 from konbit.sms.models import SmsOutbound
 
@@ -163,11 +160,7 @@ def serve_gateway(
     port = free_port()
     settings = gateway_settings(anvil, database_url, data_dir, port)
     runtime = Runtime(settings)
-    upgrade(runtime.engine)
-    deploy(runtime, progress=lambda _: None)
-    operator = runtime.operator()
-    assert operator is not None
-    _, key = issue_key(runtime.engine, operator, Role.OPERATOR, "tests")
+    key = deployed(runtime)
     server = SmsServer(f"http://127.0.0.1:{port}", runtime, settings, key)
     current: list[Any] = [live_server(settings).__enter__()]
 
