@@ -52,10 +52,12 @@ run: setup
 ## The whole suite: lint, contract tests, backend tests, then schemathesis on the live API.
 ## Contract tests share brownie's one Anvil (port 18545), so they run in one process; the
 ## rest start their own nodes and servers on free ports, so TEST_WORKERS processes share them.
+## A file's tests stay on one worker, in order (--dist loadfile): some build on what the
+## module's earlier tests recorded on its module-scoped deployment.
 TEST_WORKERS ?= 2
 test: setup lint slither $(ST_VENV)/.installed
 	pytest tests/contracts
-	pytest -p no:pytest-brownie -n $(TEST_WORKERS) tests/backend tests/web tests/e2e
+	pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile tests/backend tests/web tests/e2e
 	@echo "== schemathesis"
 	$(ST_RUN)
 
