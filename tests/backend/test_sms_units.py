@@ -27,7 +27,7 @@ from konbit.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from konbit.services.receipts import parse_code
 from konbit.sms import encoding, grammar, outbound, phones
 from konbit.sms.messages import CATALOGUE, LANGUAGES, money, placeholders
-from konbit.sms.models import OutStatus, SmsOutbound
+from konbit.sms.models import OutStatus, SmsNotice, SmsOutbound
 from konbit.sms.notices import Notifier
 from konbit.sms.providers import SendError, SendResult
 from konbit.sms.providers.africastalking import AfricasTalkingProvider, report_of
@@ -292,9 +292,8 @@ def test_concurrent_senders_send_each_message_once(db: Engine) -> None:
     assert {_row(db, i).status for i in ids} == {OutStatus.SENT}
 
 
-def test_notifier_reads_before_it_writes(db: Engine) -> None:
-    """The writer lock is held from a batch's first write to its commit: every read of the
-    batch comes before that first write."""
+def _five_lots_recorded(db: Engine) -> None:
+    """A farmer with a phone, and five LotRecorded events of theirs mirrored."""
     farmer = "0x" + "12" * 20
     with Session(db) as session:
         session.add(FarmerProfile(address=farmer, name="Anite", phone="+50937001234"))
@@ -316,6 +315,12 @@ def test_notifier_reads_before_it_writes(db: Engine) -> None:
                 )
             )
         session.commit()
+
+
+def test_notifier_reads_before_it_writes(db: Engine) -> None:
+    """The writer lock is held from a batch's first write to its commit: every read of the
+    batch comes before that first write."""
+    _five_lots_recorded(db)
     statements: list[str] = []
     event.listen(
         db,
@@ -333,6 +338,30 @@ def test_notifier_reads_before_it_writes(db: Engine) -> None:
         texts = session.exec(select(SmsOutbound.body).order_by(col(SmsOutbound.id))).all()
     assert len(texts) == 5 and all("+50937001234" not in t for t in texts)
     assert notifier.run_once() == 0  # the cursor moved past all five
+
+
+def test_a_notice_another_backend_queued_meanwhile_is_not_sent_twice(db: Engine) -> None:
+    """The batch's notices go in one flush; when another backend took one of their keys
+    after this one read them, each of the others is still queued once, that one not."""
+    _five_lots_recorded(db)
+    notifier = Notifier(cast(Any, SimpleNamespace(engine=db)))
+    send_all = notifier._send_all
+
+    def raced(session: Session, notices: list[Any]) -> None:
+        with Session(db) as other:  # the other backend, between our read and our write
+            row = outbound.enqueue(other, "+50937001234", "theirs", "ht", "lot", notice_key="lot:3")
+            other.flush()
+            other.add(SmsNotice(key="lot:3", phone="+50937001234", outbound_id=row.id))
+            other.commit()
+        send_all(session, notices)
+
+    notifier._send_all = raced  # type: ignore[method-assign]
+    assert notifier.run_once() == 5
+    with Session(db) as session:
+        keys = session.exec(select(SmsOutbound.notice_key).order_by(col(SmsOutbound.id))).all()
+        bodies = session.exec(select(SmsOutbound.body)).all()
+    assert sorted(k for k in keys if k) == ["lot:1", "lot:2", "lot:3", "lot:4", "lot:5"]
+    assert bodies.count("theirs") == 1
 
 
 # ------------------------------------------------------------------ providers' adapters

@@ -620,8 +620,11 @@ class OutboxWorker:
         """
         sent = 0
         with Session(self.engine) as session:
-            for row in self._rows(session, sender, TxStatus.SIGNED.value):
-                outcome = self._broadcast(session, row)
+            rows = self._rows(session, sender, TxStatus.SIGNED.value)
+            # One request for them all: a request each cost the worker more than signing.
+            replies = self.rpc.batch([("eth_sendRawTransaction", [r.raw_tx]) for r in rows])
+            for row, reply in zip(rows, replies, strict=True):
+                outcome = self._broadcast(session, row, reply)
                 if outcome == "stale":
                     self._nonce_taken(session, row)
                     return
@@ -633,12 +636,17 @@ class OutboxWorker:
         for _ in range(sent):
             self._crash("sent")
 
-    def _broadcast(self, session: Session, row: OutboxTx) -> str:
+    def _broadcast(self, session: Session, row: OutboxTx, answer: Any = None) -> str:
         """Send the row's bytes: "sent", "finished" (it was mined), "stale" (its nonce was
-        used by another transaction) or "refused" (the node said no; recorded on the row)."""
+        used by another transaction) or "refused" (the node said no; recorded on the row).
+
+        ``answer``: what the node already answered to these bytes (sent in a batch)."""
         for attempt in range(2):
             try:
-                self.rpc.call("eth_sendRawTransaction", row.raw_tx)
+                if attempt or answer is None:
+                    self.rpc.call("eth_sendRawTransaction", row.raw_tx)
+                elif isinstance(answer, RpcError):
+                    raise answer
             except RpcError as exc:
                 if _is_nonce_too_low(exc):
                     receipt = self._receipt_of_any(row)
