@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import requests
+import urllib3
+
+#: Keep-alive connections kept per node: at least the threads that call at once.
+POOL_SIZE = 32
 
 
 class RpcError(Exception):
@@ -42,31 +46,57 @@ class RpcError(Exception):
 
 
 class RpcClient:
-    """JSON-RPC over HTTP with one keep-alive session per thread."""
+    """JSON-RPC over HTTP on a pool of keep-alive connections, shared by the threads.
+
+    urllib3 directly, not through requests: requests' session layer (hooks, adapters,
+    cookie and header merging) cost as much CPU as the rest of a call (measured: the
+    simulation's HTTP round trip was ~17% of a web worker's CPU under ``bench/api_load.py``).
+    Errors still surface as requests' exceptions (``ConnectionError``, ``Timeout``,
+    ``HTTPError``; OSErrors all), which the API and the workers handle as "the node is
+    down", as they do web3's.
+    """
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         self.url = url
         self.timeout = timeout
-        host = urlsplit(url).hostname or ""
-        # Proxy variables are looked up on every request unless turned off; a local node
-        # never goes through a proxy.
-        self._trust_env = host not in ("127.0.0.1", "localhost", "::1")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
         self._ids = itertools.count(1)
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = self._trust_env
-            session.headers["Content-Type"] = "application/json"
-            self._local.session = session
-        return session
+        headers = {"Content-Type": "application/json"}
+        if parts.username or parts.password:  # http://user:pass@node: basic auth, as requests did
+            credentials = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            headers |= urllib3.make_headers(basic_auth=credentials)
+        self._target = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        proxy = None
+        # A local node never goes through a proxy; another one does when the environment
+        # names one for it (requests' trust_env, which was looked up on every request).
+        if host not in ("127.0.0.1", "localhost", "::1") and not proxy_bypass(host):
+            proxy = getproxies().get(parts.scheme)
+        self._pool: urllib3.PoolManager = (
+            urllib3.ProxyManager(proxy, maxsize=POOL_SIZE, headers=headers)
+            if proxy
+            else urllib3.PoolManager(maxsize=POOL_SIZE, headers=headers)
+        )
 
     def _post(self, payload: Any) -> Any:
-        response = self._session().post(self.url, data=json.dumps(payload), timeout=self.timeout)
-        response.raise_for_status()
-        return response.json()
+        try:
+            response = self._pool.request(
+                "POST",
+                self._target,
+                body=json.dumps(payload).encode(),
+                timeout=self.timeout,
+                retries=False,
+            )
+        except urllib3.exceptions.TimeoutError as exc:
+            raise requests.Timeout(f"{self.url}: {exc}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise requests.ConnectionError(f"{self.url}: {exc}") from None
+        if response.status >= 400:
+            raise requests.HTTPError(f"{response.status} from {self.url}")
+        try:
+            return json.loads(response.data)
+        except ValueError as exc:
+            raise requests.HTTPError(f"{self.url} answered what is not JSON: {exc}") from None
 
     def call(self, method: str, *params: Any) -> Any:
         reply = self._post(
