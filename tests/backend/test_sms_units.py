@@ -19,6 +19,7 @@ from konbit.access.keys import Actor
 from konbit.chain.local import free_port
 from konbit.db.migrate import upgrade
 from konbit.mirror.models import ChainEvent
+from konbit.outbox.models import OutboxTx
 from konbit.profiles import codes
 from konbit.profiles.models import FarmerProfile
 from konbit.roles import Role
@@ -27,7 +28,7 @@ from konbit.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from konbit.services.receipts import parse_code
 from konbit.sms import encoding, grammar, outbound, phones
 from konbit.sms.messages import CATALOGUE, LANGUAGES, money, placeholders
-from konbit.sms.models import OutStatus, SmsNotice, SmsOutbound
+from konbit.sms.models import OutStatus, SmsNotice, SmsOutbound, SmsPendingLot
 from konbit.sms.notices import Notifier
 from konbit.sms.providers import SendError, SendResult
 from konbit.sms.providers.africastalking import AfricasTalkingProvider, report_of
@@ -338,6 +339,39 @@ def test_notifier_reads_before_it_writes(db: Engine) -> None:
         texts = session.exec(select(SmsOutbound.body).order_by(col(SmsOutbound.id))).all()
     assert len(texts) == 5 and all("+50937001234" not in t for t in texts)
     assert notifier.run_once() == 0  # the cursor moved past all five
+
+
+def test_the_agent_told_pending_gets_the_lot_number_once_it_is_mined(db: Engine) -> None:
+    """An agent whose reply said "pending" is found by the lot's transaction: lots 2 and 4
+    of the batch were recorded by SMS, the others through the API."""
+    _five_lots_recorded(db)
+    with Session(db) as session:
+        for n, phone in ((2, "+50937002222"), (4, "+50937004444")):
+            row = OutboxTx(
+                idempotency_key=f"sms:{n}",
+                request_hash="0x" + "00" * 32,
+                sender="0x" + "56" * 20,
+                tx_hash="0x" + f"{100 + n:064x}",
+                status="mined",
+            )
+            session.add(row)
+            session.flush()
+            assert row.id is not None
+            session.add(
+                SmsPendingLot(outbox_tx_id=row.id, phone=phone, language="fr", farmer_code="K7")
+            )
+        session.commit()
+    assert Notifier(cast(Any, SimpleNamespace(engine=db))).run_once() == 5
+    with Session(db) as session:
+        sent = session.exec(
+            select(SmsOutbound.notice_key, SmsOutbound.phone, SmsOutbound.language)
+            .where(col(SmsOutbound.notice_key).startswith("agent-lot:"))
+            .order_by(col(SmsOutbound.notice_key))
+        ).all()
+    assert [tuple(r) for r in sent] == [
+        ("agent-lot:2", "+50937002222", "fr"),
+        ("agent-lot:4", "+50937004444", "fr"),
+    ]
 
 
 def test_a_notice_another_backend_queued_meanwhile_is_not_sent_twice(db: Engine) -> None:

@@ -87,8 +87,12 @@ class RpcClient:
                 timeout=self.timeout,
                 retries=False,
             )
+        except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError too
+            raise requests.ConnectionError(f"{self.url}: {exc}") from None
+        except urllib3.exceptions.ConnectTimeoutError as exc:
+            raise requests.ConnectTimeout(f"{self.url}: {exc}") from None
         except urllib3.exceptions.TimeoutError as exc:
-            raise requests.Timeout(f"{self.url}: {exc}") from None
+            raise requests.ReadTimeout(f"{self.url}: {exc}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise requests.ConnectionError(f"{self.url}: {exc}") from None
         if response.status >= 400:

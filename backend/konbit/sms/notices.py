@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,10 @@ EVENTS = ("FarmerEnrolled", "LotRecorded", "LotInspected", "AdvanceDisbursed", "
 BATCH = 200
 MAX_AGE_SECONDS = 7 * 86_400
 REORG_REWIND = 256
+
+
+#: Agents told "pending" (see SmsPendingLot), by the hash of their lot's transaction.
+Waiting = dict[str, list[SmsPendingLot]]
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class Notifier:
             # reads made the session flush it at the first of them (measured: the lock held
             # ~100 ms per batch under load).
             planned: list[Notice] = []
+            waiting = self._prefetch(session, events)
             for event in events:
                 fresh = (
                     event.block_time is None
@@ -118,7 +124,7 @@ class Notifier:
                 if not fresh:
                     continue
                 try:
-                    planned.extend(self.notices(session, event))
+                    planned.extend(self.notices(session, event, waiting))
                 except Exception:
                     log.exception("notice for %s %s failed", event.event, event.tx_hash)
             keys = {notice.key for notice in planned}
@@ -224,12 +230,32 @@ class Notifier:
 
     # ---------------------------------------------------------------- events -> notices
 
-    def notices(self, session: Session, event: ChainEvent) -> Iterator[Notice]:
+    def _prefetch(self, session: Session, events: Sequence[ChainEvent]) -> Waiting:
+        """What the batch's lots need, in two queries instead of three per lot (measured:
+        ~1 ms of CPU per lot under ``bench/api_load.py``): their farmers, into the
+        session, and the agents told "pending" by the hash of each lot's transaction."""
+        recorded = [e for e in events if e.event == "LotRecorded"]
+        if not recorded:
+            return {}
+        farmers = sorted({str(json.loads(e.args).get("farmer")) for e in recorded})
+        session.exec(select(FarmerProfile).where(col(FarmerProfile.address).in_(farmers))).all()
+        hashes = sorted({e.tx_hash for e in recorded})
+        waiting: Waiting = defaultdict(list)
+        for tx_hash, pending in session.exec(
+            select(OutboxTx.tx_hash, SmsPendingLot)
+            .join(SmsPendingLot, col(SmsPendingLot.outbox_tx_id) == col(OutboxTx.id))
+            .where(col(OutboxTx.tx_hash).in_(hashes))
+            .order_by(col(OutboxTx.id))
+        ).all():
+            waiting[str(tx_hash)].append(pending)
+        return waiting
+
+    def notices(self, session: Session, event: ChainEvent, waiting: Waiting) -> Iterator[Notice]:
         args: dict[str, Any] = json.loads(event.args)
         if event.event == "FarmerEnrolled":
             yield from self._welcome(session, args)
         elif event.event == "LotRecorded":
-            yield from self._lot_recorded(session, event, args)
+            yield from self._lot_recorded(session, event, args, waiting.get(event.tx_hash, []))
         elif event.event == "LotInspected":
             yield from self._inspected(session, event, args)
         elif event.event == "AdvanceDisbursed":
@@ -257,7 +283,11 @@ class Notifier:
         yield Notice(key, profile.phone, t("notice_welcome", lang, code=code), lang, "welcome")
 
     def _lot_recorded(
-        self, session: Session, event: ChainEvent, args: dict[str, Any]
+        self,
+        session: Session,
+        event: ChainEvent,
+        args: dict[str, Any],
+        waiting: list[SmsPendingLot],
     ) -> Iterator[Notice]:
         lot_id = int(args["lotId"])
         values = {
@@ -280,11 +310,7 @@ class Notifier:
             )
             yield Notice(f"lot:{lot_id}", profile.phone, text, lang, "notice_lot")
         # The agent whose reply said "pending" gets the lot's number now.
-        tx_ids = session.exec(select(OutboxTx.id).where(OutboxTx.tx_hash == event.tx_hash)).all()
-        for tx_id in tx_ids:
-            pending = session.get(SmsPendingLot, tx_id) if tx_id is not None else None
-            if pending is None:
-                continue
+        for pending in waiting:
             lang = lang_of(pending.language)
             text = t(
                 "lot_recorded_agent",
