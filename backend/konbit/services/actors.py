@@ -8,15 +8,14 @@ the mirror has not seen yet (an organisation onboarded a moment ago) does not bl
 
 from __future__ import annotations
 
-import threading
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from konbit.access.keys import KEY_COLUMNS, Actor, digest, live_actor, note_use
 from konbit.access.models import ApiKey
+from konbit.db.raw_query import RawQuery
 from konbit.mirror.models import RoleGrant
 from konbit.roles import Role
 from konbit.runtime import Runtime
@@ -52,45 +51,8 @@ class _KeyRow(NamedTuple):
     active: Any  # None: the mirror has not seen the grant
 
 
-class _KeyQuery:
-    """:data:`_KEY_AND_GRANT` compiled once per dialect and run on a pooled DBAPI
-    connection. Every authenticated request runs it; through a SQLAlchemy ``Connection``
-    (cache key, compiled-cache lookup, execution context, result wrapping) the one indexed
-    read was a tenth of a web worker's CPU under API load."""
-
-    _by_dialect: ClassVar[dict[tuple[str, str, str], _KeyQuery]] = {}
-    _guard: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self, engine: Engine) -> None:
-        compiled = _KEY_AND_GRANT.compile(dialect=engine.dialect)
-        self.sql = str(compiled)
-        self.defaults = dict(compiled.params)  # the role ids of the CASE, bound
-        self.order = list(compiled.positiontup or []) if compiled.positional else None
-
-    @classmethod
-    def of(cls, engine: Engine) -> _KeyQuery:
-        dialect = engine.dialect
-        key = (dialect.name, dialect.driver, str(dialect.paramstyle))
-        query = cls._by_dialect.get(key)
-        if query is None:
-            with cls._guard:
-                query = cls._by_dialect.setdefault(key, cls(engine))
-        return query
-
-    def first(self, engine: Engine, secret_hash: str) -> _KeyRow | None:
-        values = {**self.defaults, "secret_hash": secret_hash}
-        params: Any = values if self.order is None else tuple(values[k] for k in self.order)
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(self.sql, params)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which ends the read's transaction
-        return None if row is None else _KeyRow(*row)
+#: Every authenticated request runs it: compiled once, run as plain DBAPI.
+_KEY_QUERY = RawQuery(_KEY_AND_GRANT)
 
 
 def holds_role(runtime: Runtime, actor: Actor) -> bool:
@@ -103,7 +65,8 @@ def holds_role(runtime: Runtime, actor: Actor) -> bool:
 def actor_of_key(runtime: Runtime, secret: str) -> Actor | None:
     """The actor of a live key (None when unknown or revoked); Forbidden when the chain
     no longer gives its organisation the role. One indexed read, no write."""
-    row = _KeyQuery.of(runtime.engine).first(runtime.engine, digest(secret))
+    found = _KEY_QUERY.first(runtime.engine, {"secret_hash": digest(secret)})
+    row = None if found is None else _KeyRow(*found)
     actor = live_actor(row)
     if actor is None:
         return None

@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
 from konbit.access.keys import Actor
 from konbit.chain.contracts import konbit_event_decoder
 from konbit.chain.rpc import RpcError
+from konbit.db.raw_query import RawQuery
 from konbit.outbox import service as outbox
 from konbit.outbox.models import PENDING, OutboxRequest, OutboxTx, TxStatus
 from konbit.runtime import Runtime
@@ -337,25 +339,27 @@ def _simulate_by_call(runtime: Runtime, calls: list[dict[str, Any]]) -> None:
 NOT_SENT = (TxStatus.QUEUED.value, TxStatus.SIGNED.value)
 
 
+#: Recorded transactions the node does not have yet, oldest first. Another chain
+#: instance's rows wait for it (konbit.services.chains). Every write reads it.
+_IN_FLIGHT = RawQuery(
+    select(OutboxTx.sender, OutboxTx.to_address, OutboxTx.data, OutboxTx.value_wei)
+    .where(col(OutboxTx.status).in_(NOT_SENT))
+    .where(col(OutboxTx.to_address).is_not(None))
+    .where(
+        or_(
+            col(OutboxTx.chain_genesis) == bindparam("genesis", ""),
+            col(OutboxTx.chain_genesis).is_(None),
+        )
+    )
+    .order_by(col(OutboxTx.id))
+    .limit(SIMULATE_PENDING_LIMIT)
+)
+
+
 def _in_flight(runtime: Runtime) -> list[dict[str, Any]]:
     """Recorded transactions the node does not have yet, oldest first, as simulation calls."""
-    with Session(runtime.engine) as session:
-        rows = session.exec(
-            select(OutboxTx.sender, OutboxTx.to_address, OutboxTx.data, OutboxTx.value_wei)
-            .where(col(OutboxTx.status).in_(NOT_SENT))
-            .where(col(OutboxTx.to_address).is_not(None))
-            # Another chain instance's rows wait for it (konbit.services.chains).
-            .where(
-                or_(
-                    col(OutboxTx.chain_genesis) == runtime.genesis,
-                    col(OutboxTx.chain_genesis).is_(None),
-                )
-            )
-            .order_by(col(OutboxTx.id))
-            .limit(SIMULATE_PENDING_LIMIT)
-        ).all()
     calls = []
-    for sender, to, data, value in rows:
+    for sender, to, data, value in _IN_FLIGHT.all(runtime.engine, {"genesis": runtime.genesis}):
         call: dict[str, Any] = {"from": sender, "to": to, "data": data}
         if value and value != "0":
             call["value"] = hex(int(value))
