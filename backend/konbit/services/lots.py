@@ -135,9 +135,9 @@ def _record(
     )
 
     def effects(session: Session) -> dict[str, Any]:
-        for seal in seals:
-            if seal.row is not None and session.get(LotPlot, seal.commitment) is None:
-                session.add(seal.row)
+        # Each seal has a salt of its own (seal_plot): its commitment is new, no lookup
+        # needed (one was a read per write, ~7% of a web worker's CPU under load).
+        session.add_all(seal.row for seal in seals if seal.row is not None)
         return {}
 
     write = Write(operation, payload, [call], effects=effects)
