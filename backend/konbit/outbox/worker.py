@@ -612,11 +612,12 @@ class OutboxWorker:
     # ---- signed -> sent --------------------------------------------------------------
 
     def _send_signed(self, sender: str) -> None:
-        """Broadcast in nonce order, one commit for the batch.
+        """Broadcast in one JSON-RPC batch, read the answers in nonce order, one commit.
 
-        A crash before that commit leaves the rows ``signed``: the next pass sends the same
-        bytes again, and the node answers "already known" or, once mined, "nonce too low"
-        with a receipt to find.
+        The rows after one the node refused stay ``signed`` although it has them (as
+        later nonces, which it holds until the gap is filled): the next pass sends them
+        again and hears "already known". A crash before the commit leaves the rows
+        ``signed`` the same way, or finds them mined ("nonce too low", a receipt to find).
         """
         sent = 0
         with Session(self.engine) as session:
