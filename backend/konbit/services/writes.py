@@ -347,6 +347,8 @@ _IN_FLIGHT = RawQuery(
     .where(col(OutboxTx.to_address).is_not(None))
     .where(
         or_(
+            # A placeholder value: compiling with the IN-list bound asks one of every
+            # parameter; the caller gives the runtime's genesis.
             col(OutboxTx.chain_genesis) == bindparam("genesis", ""),
             col(OutboxTx.chain_genesis).is_(None),
         )
