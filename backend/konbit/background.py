@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable
 
+from konbit import logs
 from konbit.processes import Supervised, freeze_startup_heap, watch_parent
 from konbit.runtime import Runtime
 from konbit.settings import Settings
@@ -85,10 +86,7 @@ def serve(
 
 def _process_main(settings: Settings, parent: int) -> None:
     """Entry point of the background process (spawned: a clean interpreter)."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s [background]: %(message)s",
-    )
+    logs.configure(settings.log_level, "background")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Ctrl-C reaches the whole process group; the server stops us once it has stopped

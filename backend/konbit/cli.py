@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from konbit import logs
 from konbit.chain.local import ChainError
 from konbit.commands.chain import RUN_OWNER_FILE, ChainKeeper, local_chain
 from konbit.commands.chain import register as register_chain
@@ -224,9 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"konbit: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level)
     func: Callable[[Settings, argparse.Namespace], int] = args.func
     try:
         settings.private_data_dir()

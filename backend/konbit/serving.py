@@ -29,6 +29,7 @@ import time
 import uvicorn
 from starlette.types import ASGIApp
 
+from konbit import logs
 from konbit.background import BackgroundProcess
 from konbit.connection_balance import ConnectionBalance, Counts, shared_counts
 from konbit.processes import Supervised, freeze_startup_heap, watch_parent
@@ -135,10 +136,7 @@ def _web_main(
         held.close()  # the parent holds the port
     else:
         sock = held
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s %(name)s [web {index}]: %(message)s",
-    )
+    logs.configure(settings.log_level, f"web {index}")
     app: ASGIApp = create_app(settings, background=False, background_elsewhere=True)
     if counts is not None:
         app = ConnectionBalance(

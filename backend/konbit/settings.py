@@ -61,7 +61,11 @@ class Settings(BaseModel):
         ge=0,
         description="Native coin the operator sends a custodial account whose gas runs low.",
     )
-    log_level: str = Field(default="INFO", description="Python logging level.")
+    log_level: str = Field(
+        default="INFO",
+        pattern="(?i)^(debug|info|warning|error|critical)$",
+        description="Logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL (any case).",
+    )
     rate_limit: str = Field(
         default="1200/minute",
         description="Requests per API key (a `limits` rule such as 1200/minute); 429 beyond.",

@@ -1,5 +1,7 @@
-"""Settings precedence: overrides > environment > .env file > defaults."""
+"""Settings precedence (overrides > environment > .env file > defaults), checked values, logging."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,26 @@ def test_secret_is_not_in_repr() -> None:
     assert "s3cr3t" not in repr(s)
     assert s.vault_master_key is not None
     assert s.vault_master_key.get_secret_value() == "s3cr3t-key"
+
+
+def test_an_unknown_log_level_is_refused_by_name() -> None:
+    assert Settings.load(env_file=None, environ={"KONBIT_LOG_LEVEL": "debug"}).log_level == "debug"
+    with pytest.raises(SettingsError) as err:
+        Settings.load(env_file=None, environ={"KONBIT_LOG_LEVEL": "verbose"})
+    assert "KONBIT_LOG_LEVEL" in str(err.value)
+
+
+@pytest.mark.parametrize(("level", "quieted"), [("INFO", True), ("debug", False)])
+def test_logs_quiet_chatty_libraries_unless_debugging(level: str, quieted: bool) -> None:
+    # A fresh interpreter: logging's configuration is process-wide.
+    script = (
+        "import logging; from konbit import logs\n"
+        f"logs.configure({level!r}, 'web 1')\n"
+        "logging.getLogger('httpx').info('HTTP Request: GET /healthz')\n"
+        "logging.getLogger('konbit.demo').info('demo: onboarding')\n"
+    )
+    err = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stderr
+    assert "INFO konbit.demo [web 1]: demo: onboarding" in err
+    assert ("HTTP Request" in err) is not quieted
