@@ -1,4 +1,4 @@
-"""Schemathesis against the real server: no key, a cooperative's key, the operator's key.
+"""Schemathesis against the real server: no key, a key of each role, the operator's key.
 
 ``make schemathesis`` runs this with the main venv's Python; schemathesis itself lives in
 ``.venv-schemathesis`` (eth-brownie pins hypothesis 6.27, schemathesis 4 needs a newer one).
@@ -6,11 +6,12 @@
 What it does, all in a fresh temporary data directory on free ports:
 
 1. ``konbit run``: migrations, the managed Anvil, the contracts deployed, the API served.
-2. ``konbit apikey`` for an operator key; the operator onboards a custodial cooperative
-   (``POST /operator/organisations?wait=true``) and issues it a key; the cooperative enrols
-   a farmer and records a lot, so that small drawn ids reach past the 404s.
-3. ``schemathesis run URL/openapi.json --checks all`` three times: without a key, with the
-   cooperative's key, with the operator's key (last: it may revoke the cooperative's key).
+2. ``konbit apikey`` for an operator key; the operator onboards a custodial organisation of
+   each role (``POST /operator/organisations?wait=true``) and issues each a key; the
+   cooperative enrols a farmer and records a lot, so that small drawn ids reach past the 404s.
+3. ``schemathesis run URL/openapi.json --checks all`` eight times: without a key, with a
+   key of each role (cooperative, exporter, logistics, financier, inspector, arbiter), with
+   the operator's key (last: it may revoke the other keys).
    Every check: no 5xx, no undocumented status code, no response off its schema, no
    schema-violating request accepted, no valid one refused, ...
 4. Stops the server and the chain it started (nothing else), removes the directory.
@@ -26,7 +27,7 @@ Knobs (environment): ``SCHEMATHESIS_MAX_EXAMPLES`` (default 10) examples per ope
 phase, ``SCHEMATHESIS_SEED``, ``SCHEMATHESIS_WORKERS`` (default 1), ``SCHEMATHESIS_ARGS``
 (more options for each run, e.g. ``--include-path-regex ^/cooperative/`` to chase one
 finding). ``scripts/schemathesis.toml`` holds the per-operation settings, each with its
-reason. The whole target takes about two to three minutes on two cores.
+reason. The whole target takes about four to five minutes on two cores.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"))
 #: fail in concurrent threads ("AST constructor recursion depth mismatch", cpython#106905).
 WORKERS = os.environ.get("SCHEMATHESIS_WORKERS", "1")
 SEED = os.environ.get("SCHEMATHESIS_SEED", "20261129")
+#: Each role's operations are fuzzed with a key of that role (with another role's key they
+#: answer 403 before reading the body).
+ROLES = ("cooperative", "exporter", "logistics", "financier", "inspector", "arbiter")
 
 
 def free_port() -> int:
@@ -102,8 +106,9 @@ def stop(server: subprocess.Popen[bytes]) -> None:
             server.wait()
 
 
-def setup(url: str, env: dict[str, str], cwd: Path) -> tuple[str, str]:
-    """The operator's key and a cooperative's key, with a farmer and a lot on record."""
+def setup(url: str, env: dict[str, str], cwd: Path) -> dict[str, str]:
+    """A key per role (the operator's and one organisation's of each other role), with a
+    farmer and a lot on record, so that small drawn ids reach past the 404s."""
     issued = subprocess.run(
         [str(KONBIT), "apikey", "--label", "schemathesis"],
         env=env,
@@ -112,26 +117,30 @@ def setup(url: str, env: dict[str, str], cwd: Path) -> tuple[str, str]:
         capture_output=True,
         text=True,
     )
-    operator_key = issued.stdout.strip().splitlines()[-1]
-    created = call(
-        url + "/operator/organisations?wait=true",
-        "POST",
-        {"name": "Schemathesis cooperative", "role": "cooperative"},
-        operator_key,
-    )
-    address = created["organisation"]["address"]
-    coop_key = call(
-        f"{url}/operator/organisations/{address}/keys",
-        "POST",
-        {"label": "schemathesis"},
-        operator_key,
-    )["key"]
+    keys = {"operator": issued.stdout.strip().splitlines()[-1]}
+    for role in ROLES:
+        created = call(
+            url + "/operator/organisations?wait=true",
+            "POST",
+            {"name": f"Schemathesis {role}", "role": role},
+            keys["operator"],
+        )
+        address = created["organisation"]["address"]
+        keys[role] = call(
+            f"{url}/operator/organisations/{address}/keys",
+            "POST",
+            {"label": "schemathesis"},
+            keys["operator"],
+        )["key"]
     farmer = call(
-        url + "/cooperative/farmers?wait=true", "POST", {"name": "Schemathesis farmer"}, coop_key
+        url + "/cooperative/farmers?wait=true",
+        "POST",
+        {"name": "Schemathesis farmer"},
+        keys["cooperative"],
     )["farmer"]["address"]
     lot = {"farmer": farmer, "crop": 1, "grams": 100_000, "grade": 3, "harvest_time": 1}
-    call(url + "/cooperative/lots?wait=true", "POST", lot, coop_key)
-    return operator_key, coop_key
+    call(url + "/cooperative/lots?wait=true", "POST", lot, keys["cooperative"])
+    return keys
 
 
 def fuzz(url: str, who: str, key: str | None, cwd: Path, examples: int) -> int:
@@ -190,14 +199,15 @@ def main() -> int:
     failed = True
     try:
         wait_healthy(url, server)
-        operator_key, coop_key = setup(url, env, work)
+        keys = setup(url, env, work)
         codes: dict[str, int] = {}
-        for who, key, examples in (
-            ("without a key", None, max(1, MAX_EXAMPLES // 2)),
-            ("with a cooperative's key", coop_key, MAX_EXAMPLES),
-            # Last: the operator may revoke the cooperative's key (DELETE /operator/keys/2).
-            ("with the operator's key", operator_key, MAX_EXAMPLES),
-        ):
+        runs: list[tuple[str, str | None, int]] = [
+            ("without a key", None, max(1, MAX_EXAMPLES // 2))
+        ]
+        runs += [(f"with the {role} key", keys[role], MAX_EXAMPLES) for role in ROLES]
+        # Last: the operator may revoke the other keys (DELETE /operator/keys/2).
+        runs.append(("with the operator's key", keys["operator"], MAX_EXAMPLES))
+        for who, key, examples in runs:
             codes[who] = fuzz(url, who, key, work, examples)
         for who, code in codes.items():
             say(f"{who}: {'passed' if code == 0 else f'FAILED (exit {code})'}")
