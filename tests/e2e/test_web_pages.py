@@ -313,6 +313,40 @@ def test_trace_page_from_the_qr_code(ledger: dict[str, Any], browser: Any) -> No
     assert reply.json()["lot_id"] == lot
 
 
+def test_a_mistyped_label_shows_the_not_found_page(ledger: dict[str, Any], browser: Any) -> None:
+    api = ledger["api"]
+    wrong_check_digit = GTIN[:-1] + str((int(GTIN[-1]) + 1) % 10)
+    paths = [
+        "/l/abc",
+        "/l/0",
+        "/c/99999999999999999999999",
+        f"/01/{wrong_check_digit}/10/1",
+        f"/01/{GTIN}/10/ZZ",
+        "/trace/lots/abc",
+        "/trace/lots/999999",
+        "/t/consignments/0",
+    ]
+    p = Page(browser, api.url, locale="fr-FR")
+    try:
+        for path in paths:
+            response = p.goto(path)
+            assert response is not None and response.status == 404, path
+            assert response.headers["content-type"].startswith("text/html"), path
+            assert p.page.locator("html").get_attribute("lang") == "fr", path
+            text = p.page.inner_text("main")
+            assert "Introuvable" in text and "étiquette" in text, (path, text)
+        # Chromium reports each 404 navigation on the console: expected here.
+        p.errors = [e for e in p.errors if "404" not in e]
+        p.check("not-found-fr")
+    finally:
+        p.close()
+    # JSON clients keep the problem documents at the same URLs.
+    for path, status in (("/l/abc", 422), (f"/01/{GTIN}/10/ZZ", 404), ("/trace/lots/abc", 422)):
+        reply = httpx.get(api.url + path, headers={"Accept": "application/json"})
+        assert reply.status_code == status, path
+        assert reply.headers["content-type"].startswith("application/problem+json"), path
+
+
 def test_consignment_trace_and_receipt_check(ledger: dict[str, Any], browser: Any) -> None:
     api, season = ledger["api"], ledger["season"]
     p = Page(browser, api.url)

@@ -124,6 +124,11 @@ CATALOGUE: Final[dict[str, tuple[str, str, str]]] = {
     "net_paid": ("Sa kiltivatè a touche", "Net payé à l'agriculteur", "Net paid to the farmer"),
     "order": ("Kòmand", "Commande", "Order"),
     "not_found": ("Nou pa jwenn sa.", "Introuvable.", "Not found."),
+    "not_found_hint": (
+        "Tcheke nimewo ki sou etikèt la, oswa eskane kòd QR la ankò.",
+        "Vérifiez le numéro sur l'étiquette, ou scannez à nouveau son code QR.",
+        "Check the number on the label, or scan its QR code again.",
+    ),
     "language": ("Lang", "Langue", "Language"),
     "transaction": ("Tranzaksyon", "Transaction", "Transaction"),
     "tx_verified": (

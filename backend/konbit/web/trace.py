@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from konbit.mirror.models import (
     ChainEvent,
@@ -277,7 +277,7 @@ def _load(request: Request, kind: str, item_id: int) -> TraceView | None:
 async def _page(request: Request, kind: str, item_id: int) -> HTMLResponse:
     view = await run_in_threadpool(_load, request, kind, item_id)
     if view is None:
-        return render(request, "not_found.html", status_code=404)
+        return render(request, "not_found.html", status_code=404, label=True)
     from konbit.web.rendering import language
 
     lang = language(request)
@@ -363,7 +363,11 @@ async def receipt_page(
     return render(request, "receipt.html", code=code or "", checked=checked, asked=bool(code))
 
 
-TRACE_PATH = re.compile(r"^/trace/(lots|consignments)/([0-9]{1,19})/?$")
+TRACE_PATH = re.compile(r"^/trace/(lots|consignments)/([^/]+)/?$")
+#: Where a label or a shared link takes a browser: the label paths (GS1 Digital Link and the
+#: fallback ``/l/``, ``/c/``) and the pages. A mistyped or unknown one gets the not-found
+#: page in the reader's language, not the API's problem document.
+PUBLIC_PATH = re.compile(r"^/(?:01/[^/]*/10/[^/]*|[lc]/[^/]*|t/(?:lots|consignments)/[^/]*)/?$")
 
 
 def wants_html(accept: str) -> bool:
@@ -388,22 +392,44 @@ def wants_html(accept: str) -> bool:
 
 
 class HtmlTrace:
-    """ASGI middleware: ``GET /trace/lots/{id}`` with ``Accept: text/html`` gets the page.
+    """ASGI middleware for browsers (``Accept: text/html``) on the public links.
 
-    The API's trace route stays the JSON one (its OpenAPI, its tests, its clients); a browser
-    that opens the same URL, as a scanned label does, is served ``/t/lots/{id}`` in place,
-    without a second redirect on a slow connection.
+    - ``GET /trace/lots/{id}`` gets the page. The API's trace route stays the JSON one (its
+      OpenAPI, its tests, its clients); a browser that opens the same URL, as a scanned
+      label does, is served ``/t/lots/{id}`` in place, without a second redirect on a slow
+      connection.
+    - A label path or page that names nothing (``/l/abc``, a GTIN with a wrong check digit,
+      lot 0) gets the not-found page (404) in the reader's language, where a JSON client
+      gets the problem document.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            match = TRACE_PATH.match(scope["path"])
-            if match is not None:
-                accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
-                if wants_html(accept):
-                    path = f"/t/{match.group(1)}/{match.group(2)}"
-                    scope = {**scope, "path": path, "raw_path": path.encode()}
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        accept = dict(scope["headers"]).get(b"accept", b"").decode("latin-1")
+        if not wants_html(accept):
+            await self.app(scope, receive, send)
+            return
+        match = TRACE_PATH.match(scope["path"])
+        if match is not None:
+            path = f"/t/{match.group(1)}/{match.group(2)}"
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        if not PUBLIC_PATH.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_or_page(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] in (404, 422):
+                replaced = True
+                page = render(Request(scope), "not_found.html", status_code=404, label=True)
+                await page(scope, receive, send)
+            elif not replaced:  # the problem document's body is dropped with its head
+                await send(message)
+
+        await self.app(scope, receive, send_or_page)
