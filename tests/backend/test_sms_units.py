@@ -20,13 +20,13 @@ from konbit.chain.local import free_port
 from konbit.db.migrate import upgrade
 from konbit.mirror.models import ChainEvent
 from konbit.outbox.models import OutboxTx
-from konbit.profiles import codes
+from konbit.profiles import codes, phones
 from konbit.profiles.models import FarmerProfile
 from konbit.roles import Role
 from konbit.services import agents
 from konbit.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from konbit.services.receipts import parse_code
-from konbit.sms import encoding, grammar, outbound, phones
+from konbit.sms import encoding, grammar, outbound
 from konbit.sms.messages import CATALOGUE, LANGUAGES, money, placeholders
 from konbit.sms.models import OutStatus, SmsNotice, SmsOutbound, SmsPendingLot
 from konbit.sms.notices import Notifier

@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 from konbit.access.keys import Actor, authenticate
 from konbit.outbox.models import PENDING, OutboxRequest, OutboxTx
 from konbit.roles import Role
-from konbit.services import orders
+from konbit.services import farmers, orders
 from konbit.services.errors import ContractRefused, Forbidden, InvalidInput, NotFound
 
 pytestmark = pytest.mark.filterwarnings("ignore::brownie.exceptions.BrownieTestWarning")
@@ -643,4 +643,22 @@ def test_service_layer_refuses_like_the_api(world: World) -> None:
     with pytest.raises(InvalidInput) as invalid:
         orders.fund(api.runtime, actor, 2**64)
     assert invalid.value.field == "order_id"
+    assert api.counts() == counts
+
+
+@pytest.mark.parametrize("phone", ["12", "3700 1234", "+509 3700-1234", "+0123456789"])
+def test_a_farmer_phone_is_e164_from_every_channel(world: World, phone: str) -> None:
+    """The gateway finds a farmer by the E.164 phone in the profile: the service refuses any
+    other form, as the API does (the pages normalise what a person types first)."""
+    api = world.api
+    actor = Actor(organisation=api.addresses[Role.COOPERATIVE], role=Role.COOPERATIVE)
+    counts = api.counts()
+    with pytest.raises(InvalidInput) as invalid:
+        farmers.enrol_farmer(api.runtime, actor, farmers.FarmerInput(name="Rose", phone=phone))
+    assert invalid.value.field == "phone"
+    through_http = api.client(api.keys[Role.COOPERATIVE]).post(
+        "/cooperative/farmers", json={"name": "Rose", "phone": phone}
+    )
+    assert through_http.status_code == 422
+    assert through_http.json()["errors"][0]["field"] == "phone"
     assert api.counts() == counts

@@ -28,7 +28,6 @@ from konbit.services.errors import Conflict, InvalidInput, NotFound
 
 MAX_PIN_FAILURES = 5
 PIN_PATTERN = re.compile(r"^[0-9]{4,8}$")
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 #: Argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile: 64 MiB, 3 passes).
 _hasher = PasswordHasher()
@@ -57,12 +56,6 @@ def check_pin_format(pin: str, field: str = "pin") -> str:
     return pin
 
 
-def _phone(phone: str) -> str:
-    if not isinstance(phone, str) or not E164.fullmatch(phone):
-        raise InvalidInput("phone must be E.164, e.g. +50937000000", field="phone")
-    return phone
-
-
 def _view(agent: AgentProfile) -> dict[str, Any]:
     return {
         "id": agent.id,
@@ -78,7 +71,7 @@ def _view(agent: AgentProfile) -> dict[str, Any]:
 def register_agent(runtime: Runtime, actor: Actor, agent: AgentInput) -> dict[str, Any]:
     """Register a phone as one of the acting cooperative's agents."""
     require_role(actor, Role.COOPERATIVE)
-    phone = _phone(agent.phone)
+    phone = validate.phone("phone", agent.phone)
     name = validate.text("name", agent.name, max_length=200)
     if agent.language not in {lang.value for lang in Language}:
         raise InvalidInput("language must be ht, fr or en", field="language")
@@ -110,7 +103,7 @@ def _own(session: Session, actor: Actor, phone: str) -> AgentProfile:
 def reset_pin(runtime: Runtime, actor: Actor, phone: str, pin: str) -> dict[str, Any]:
     """Give an agent a new PIN; unlocks and reactivates the agent."""
     require_role(actor, Role.COOPERATIVE)
-    phone = _phone(phone)
+    phone = validate.phone("phone", phone)
     pin_hash = _hasher.hash(check_pin_format(pin))
     with Session(runtime.engine, expire_on_commit=False) as session:
         row = _own(session, actor, phone)
@@ -127,7 +120,7 @@ def reset_pin(runtime: Runtime, actor: Actor, phone: str, pin: str) -> dict[str,
 def deactivate_agent(runtime: Runtime, actor: Actor, phone: str) -> dict[str, Any]:
     """The phone may no longer act for the cooperative (a PIN reset reactivates it)."""
     require_role(actor, Role.COOPERATIVE)
-    phone = _phone(phone)
+    phone = validate.phone("phone", phone)
     with Session(runtime.engine, expire_on_commit=False) as session:
         row = _own(session, actor, phone)
         row.active = False

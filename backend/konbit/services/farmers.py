@@ -36,6 +36,7 @@ def enrol_farmer(
     """Enrol a farmer of the acting cooperative."""
     require_role(actor, Role.COOPERATIVE)
     name = validate.text("name", farmer.name, max_length=200)
+    phone = None if farmer.phone is None else validate.phone("phone", farmer.phone)
     if farmer.language not in {lang.value for lang in Language}:
         raise InvalidInput("language must be ht, fr or en", field="language")
     plot = (
@@ -45,7 +46,7 @@ def enrol_farmer(
     )
     payload = {
         "name": name,
-        "phone": farmer.phone,
+        "phone": phone,
         "language": farmer.language,
         "plot_geohash": plot,
         "plot_polygon": farmer.plot_polygon,
@@ -53,13 +54,13 @@ def enrol_farmer(
     first = earlier_answer(runtime, actor, "farmers.enrol", payload, idempotency_key)
     if first is not None:
         return first
-    if farmer.phone is not None:
+    if phone is not None:
         with Session(runtime.engine) as session:
             taken = session.exec(
-                select(FarmerProfile.address).where(FarmerProfile.phone == farmer.phone)
+                select(FarmerProfile.address).where(FarmerProfile.phone == phone)
             ).first()
         if taken is not None:
-            raise Conflict(f"phone {farmer.phone} is already registered", field="phone")
+            raise Conflict(f"phone {phone} is already registered", field="phone")
     sealed = runtime.vault.seal_account("farmer")
 
     def effects(session: Session) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def enrol_farmer(
                 address=sealed.address,
                 cooperative=actor.organisation,
                 name=name,
-                phone=farmer.phone,
+                phone=phone,
                 language=farmer.language,
                 plot_geohash=plot,
                 plot_polygon=json.dumps(farmer.plot_polygon) if farmer.plot_polygon else None,
@@ -84,7 +85,7 @@ def enrol_farmer(
         effects=effects,
         created={"farmer": {"address": sealed.address, "name": name}},
         after_commit=lambda: runtime.vault.account_committed(sealed.address, sealed.version),
-        duplicate=f"phone {farmer.phone} is already registered",
+        duplicate=f"phone {phone} is already registered",
         duplicate_field="phone",
     )
     return perform(runtime, actor, write, idempotency_key=idempotency_key)

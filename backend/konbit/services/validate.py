@@ -16,6 +16,9 @@ from konbit.services.errors import InvalidInput
 
 GEOHASH = re.compile(r"[0-9bcdefghjkmnpqrstuvwxyz]{1,12}")
 HASH32 = re.compile(r"0x[0-9a-fA-F]{64}")
+#: What profiles hold and the SMS gateway looks people up by (konbit.profiles.phones
+#: turns what a person types into it).
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 EMPTY_HASH = "0x" + "00" * 32
 
 
@@ -90,6 +93,13 @@ def text(field: str, value: Any, *, max_length: int, min_length: int = 1) -> str
 
 #: On-chain ids are uint64; SQL stores them as signed 64-bit integers, so ids stop here.
 MAX_ID = 2**63 - 1
+
+
+def phone(field: str, value: Any) -> str:
+    """An E.164 phone number, the one form the gateway recognises a sender by."""
+    if not isinstance(value, str) or not E164.fullmatch(value):
+        raise InvalidInput(f"{field} must be E.164, e.g. +50937000000", field=field)
+    return value
 
 
 def id_(field: str, value: Any) -> int:

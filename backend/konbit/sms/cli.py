@@ -157,9 +157,9 @@ def _coop(address: str) -> Actor:
 
 
 def cmd_agent_add(settings: Settings, args: argparse.Namespace) -> int:
+    from konbit.profiles.phones import BadPhone, normalise
     from konbit.services import agents
     from konbit.services.errors import ServiceError
-    from konbit.sms.phones import BadPhone, normalise
 
     runtime = _runtime(settings)
     try:
@@ -179,9 +179,9 @@ def cmd_agent_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_agent_reset(settings: Settings, args: argparse.Namespace) -> int:
+    from konbit.profiles.phones import BadPhone, normalise
     from konbit.services import agents
     from konbit.services.errors import ServiceError
-    from konbit.sms.phones import BadPhone, normalise
 
     runtime = _runtime(settings)
     try:

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from konbit.profiles.models import utcnow
+from konbit.profiles.phones import masked
 from konbit.sms import encoding
 from konbit.sms.models import OutStatus, SmsOutbound
-from konbit.sms.phones import masked
 from konbit.sms.providers import Provider, SendError
 
 log = logging.getLogger(__name__)

@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import ImmutableMultiDict
 
 from konbit.profiles.models import utcnow
+from konbit.profiles.phones import masked, try_normalise
 from konbit.runtime import Runtime
 from konbit.settings import Settings
 from konbit.sms import outbound
@@ -42,7 +43,6 @@ from konbit.sms.conversation import Party, respond
 from konbit.sms.gateway import Gateway, SqlSessionStore
 from konbit.sms.messages import DEFAULT_LANGUAGE, Reply, t
 from konbit.sms.models import InStatus, SmsInbound
-from konbit.sms.phones import masked, try_normalise
 from konbit.sms.providers import africastalking as at
 from konbit.sms.providers import twilio as tw
 from konbit.sms.ussd import UssdMachine, screen

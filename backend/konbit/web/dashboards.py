@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -45,6 +45,7 @@ from konbit.mirror.models import (
     TransportJob,
 )
 from konbit.outbox.models import OutboxTx, TxStatus
+from konbit.profiles import phones
 from konbit.profiles.models import FarmerProfile, OrganisationProfile
 from konbit.roles import MARKET_ROLES, Role
 from konbit.runtime import Runtime
@@ -58,7 +59,7 @@ from konbit.services import (
     release,
     writes,
 )
-from konbit.services.errors import InvalidInput, ServiceError
+from konbit.services.errors import ContractRefused, InvalidInput, ServiceError
 from konbit.services.writes import Outcome
 from konbit.settings import Settings
 from konbit.standards import digital_link
@@ -184,12 +185,33 @@ async def dashboard(page: str, request: Request) -> Response:
     return await _dashboard(request, actor, session_row.csrf_token)
 
 
+@dataclass(frozen=True)
+class FormError:
+    """What the page says went wrong: a catalogue sentence in the reader's language, and
+    the service's own (English) words, which name the exact limit."""
+
+    key: str
+    values: dict[str, str] = field(default_factory=dict)
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, exc: ServiceError) -> FormError:
+        if isinstance(exc, ContractRefused):
+            return cls("err_contract_refused", {"error": exc.error}, exc.message)
+        if exc.code == "invalid_input" and exc.field:
+            return cls("err_invalid_input", {"field": exc.field}, exc.message)
+        if exc.code == "invalid_input":
+            return cls("err_invalid", detail=exc.message)
+        key = f"err_{exc.code}"
+        return cls(key if key in i18n.CATALOGUE else "err_refused", detail=exc.message)
+
+
 async def _dashboard(
     request: Request,
     actor: Actor,
     csrf: str,
     *,
-    error: str | None = None,
+    error: FormError | None = None,
     shown: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -699,6 +721,19 @@ def _decimal(form: FormData, name: str, places: int) -> int:
     return int(amount)
 
 
+def _phone(runtime: Runtime, form: FormData, name: str) -> str | None:
+    """A phone as a person types it (``3700 1234``, ``+509 3700-1234``), as E.164."""
+    value = _text(form, name)
+    if not value:
+        return None
+    try:
+        return phones.normalise(value, runtime.settings.sms_default_region)
+    except phones.BadPhone:
+        raise InvalidInput(
+            f"{name} must be a phone number, e.g. +509 3700 1234", field=name
+        ) from None
+
+
 def _hash_of(form: FormData, name: str) -> str:
     """A reason typed by a person, kept off chain: the chain gets its keccak256."""
     value = _text(form, name)
@@ -726,7 +761,7 @@ def action(name: str, role: Role) -> Callable[[Action], Action]:
 # cooperative
 @action("enrol-farmer", Role.COOPERATIVE)
 def _enrol(runtime: Runtime, actor: Actor, form: FormData, key: str) -> Outcome:
-    farmer = farmers.FarmerInput(name=_text(form, "name"), phone=_text(form, "phone") or None)
+    farmer = farmers.FarmerInput(name=_text(form, "name"), phone=_phone(runtime, form, "phone"))
     return farmers.enrol_farmer(runtime, actor, farmer, idempotency_key=key)
 
 
@@ -913,18 +948,24 @@ async def do(name: str, request: Request) -> Response:
     form = await request.form()
     if not auth.csrf_ok(session_row.csrf_token, _text(form, "csrf")):
         return await _dashboard(
-            request, actor, session_row.csrf_token, error="CSRF", status_code=403
+            request, actor, session_row.csrf_token, error=FormError("err_csrf"), status_code=403
         )
     entry = ACTIONS.get(name)
     if entry is None or entry[0] is not actor.role:
-        return await _dashboard(request, actor, session_row.csrf_token, error=name, status_code=403)
+        return await _dashboard(
+            request,
+            actor,
+            session_row.csrf_token,
+            error=FormError("err_forbidden"),
+            status_code=403,
+        )
     idem = _text(form, "idem")[:64] or None
     key = f"web:{idem}" if idem else secrets.token_urlsafe(12)
     try:
         result = await run_in_threadpool(entry[1], runtime, actor, form, key)
     except ServiceError as exc:
         return await _dashboard(
-            request, actor, session_row.csrf_token, error=exc.message, status_code=exc.status
+            request, actor, session_row.csrf_token, error=FormError.of(exc), status_code=exc.status
         )
     if isinstance(result, dict):
         return await _dashboard(request, actor, session_row.csrf_token, shown=result)
@@ -977,14 +1018,18 @@ async def label_sheet(request: Request) -> Response:
     ]
     if not 1 <= len(ids) <= 210:
         return await _dashboard(
-            request, actor, session_row.csrf_token, error="1-210 lots", status_code=422
+            request,
+            actor,
+            session_row.csrf_token,
+            error=FormError("err_labels_count"),
+            status_code=422,
         )
     settings: Settings = request.app.state.settings
     try:
         body = await run_in_threadpool(_sheet, runtime, settings, actor, ids)
     except ServiceError as exc:
         return await _dashboard(
-            request, actor, session_row.csrf_token, error=exc.message, status_code=exc.status
+            request, actor, session_row.csrf_token, error=FormError.of(exc), status_code=exc.status
         )
     return Response(
         body,

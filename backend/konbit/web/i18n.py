@@ -176,6 +176,68 @@ CATALOGUE: Final[dict[str, tuple[str, str, str]]] = {
     "pending": ("Tranzaksyon k ap tann", "Transactions en attente", "Pending transactions"),
     "dashboard": ("Tablo", "Tableau de bord", "Dashboard"),
     "error": ("Erè", "Erreur", "Error"),
+    # Form errors, one per kind of refusal (konbit.services.errors' codes).
+    "err_invalid_input": (
+        "Tcheke sa ou tape nan «{field}».",
+        "Vérifiez ce que vous avez saisi dans « {field} ».",
+        "Check what you typed in “{field}”.",
+    ),
+    "err_invalid": (
+        "Tcheke sa ou tape a.",
+        "Vérifiez ce que vous avez saisi.",
+        "Check what you typed.",
+    ),
+    "err_not_found": (
+        "Nou pa jwenn sa: tcheke nimewo a.",
+        "Introuvable : vérifiez le numéro.",
+        "Not found: check the number.",
+    ),
+    "err_forbidden": (
+        "Ou pa gen dwa fè sa.",
+        "Vous n'avez pas le droit de faire cela.",
+        "You may not do this.",
+    ),
+    "err_conflict": (
+        "Sa pa ka fèt kounye a.",
+        "Impossible pour le moment.",
+        "This cannot be done now.",
+    ),
+    "err_contract_refused": (
+        "Kontra a refize: {error}.",
+        "Le contrat refuse : {error}.",
+        "The contract refuses: {error}.",
+    ),
+    "err_idempotency_conflict": (
+        "Fòm sa a te deja voye.",
+        "Ce formulaire a déjà été envoyé.",
+        "This form was already sent.",
+    ),
+    "err_own_wallet": (
+        "Òganizasyon sa a siyen ak pwòp bous li.",
+        "Cette organisation signe avec son propre portefeuille.",
+        "This organisation signs with its own wallet.",
+    ),
+    "err_gas_budget_spent": (
+        "Limit jounen an fini; eseye ankò pita.",
+        "Le budget du jour est épuisé ; réessayez plus tard.",
+        "Today's budget is spent; try again later.",
+    ),
+    "err_chain_unavailable": (
+        "Chèn lan pa reponn; eseye ankò nan yon ti moman.",
+        "La chaîne ne répond pas ; réessayez dans un instant.",
+        "The chain is not answering; try again in a moment.",
+    ),
+    "err_refused": ("Demann lan refize.", "Demande refusée.", "Refused."),
+    "err_csrf": (
+        "Fòm lan ekspire: rechaje paj la epi voye l ankò.",
+        "Le formulaire a expiré : rechargez la page et renvoyez-le.",
+        "The form expired: reload the page and send it again.",
+    ),
+    "err_labels_count": (
+        "Chwazi ant 1 ak 210 lo pou enprime.",
+        "Cochez de 1 à 210 lots à imprimer.",
+        "Tick 1 to 210 lots to print.",
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Phone numbers as the gateway sees them: anything a provider sends, normalised to E.164.
+"""Phone numbers as people and providers write them, normalised to E.164 (profiles hold E.164).
 
 Providers send ``+50937001234``, ``50937001234``, ``37001234`` or ``+509 3700-1234``; a
 farmer's profile holds E.164. Numbers without a country code are read in the default
