@@ -483,9 +483,14 @@ def test_a_refused_form_says_what_to_fix_in_the_readers_language(
     before = farmers()
     p = sign_in(browser, api.url, season["api_keys"]["cooperative"], locale="fr-FR")
     try:
+        text = p.page.inner_text("main")
+        for french in ("Commandes", "Imprimer la planche d'étiquettes", "réglée", "remboursée"):
+            assert french in text, french
+        for english in ("Print label sheet", "Enrol farmer", "Transport jobs", "settled"):
+            assert english not in text, english
         p.page.fill("#farmer-name", "Jacqueline Noël")
         p.page.fill("#farmer-phone", "12")
-        p.page.click("text=Enrol farmer")
+        p.page.click("text=Inscrire l'agriculteur")
         p.page.wait_for_selector("#form-error")
         error = p.page.inner_text("#form-error")
         assert "Erreur" in error and "Vérifiez ce que vous avez saisi dans « phone »" in error, (
@@ -499,7 +504,7 @@ def test_a_refused_form_says_what_to_fix_in_the_readers_language(
         # As people write it; the profile holds E.164, which the SMS gateway looks up.
         p.page.fill("#farmer-name", "Jacqueline Noël")
         p.page.fill("#farmer-phone", "3712 3456")
-        p.page.click("text=Enrol farmer")
+        p.page.click("text=Inscrire l'agriculteur")
         wait_mined(p)
     finally:
         p.close()

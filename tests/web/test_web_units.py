@@ -18,6 +18,28 @@ def test_catalogue_has_three_languages_with_the_same_placeholders() -> None:
         assert fields[0] == fields[1] == fields[2], key
 
 
+def test_every_status_a_page_shows_has_words_in_each_language() -> None:
+    from konbit.mirror.models import (
+        AdvanceStatus,
+        ConsignmentStatus,
+        JobStatus,
+        OfferStatus,
+        OrderStatus,
+    )
+
+    for enum in (OrderStatus, ConsignmentStatus, AdvanceStatus, OfferStatus):
+        for member in enum:
+            assert f"st_{member.name.lower()}" in i18n.CATALOGUE, member
+    for member in JobStatus:
+        assert f"st_job_{member.name.lower()}" in i18n.CATALOGUE, member
+    for bid in ("active", "withdrawn", "accepted"):  # a bid's status is its text
+        assert f"st_{bid}" in i18n.CATALOGUE, bid
+    assert i18n.status("fr", "IN_TRANSIT", "job") == "en route"
+    assert i18n.status("fr", "SETTLED") == "réglée"
+    assert i18n.status("en", "REQUEST_OPEN") == "request open"
+    assert i18n.status("ht", "SOMETHING_NEW") == "something new"  # never a KeyError
+
+
 def test_language_negotiation() -> None:
     assert i18n.negotiate("ht", "fr", "en") == "ht"
     assert i18n.negotiate(None, "fr", "en") == "fr"

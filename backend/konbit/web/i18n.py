@@ -176,6 +176,193 @@ CATALOGUE: Final[dict[str, tuple[str, str, str]]] = {
     "pending": ("Tranzaksyon k ap tann", "Transactions en attente", "Pending transactions"),
     "dashboard": ("Tablo", "Tableau de bord", "Dashboard"),
     "error": ("Erè", "Erreur", "Error"),
+    # statuses of orders, consignments, advances and offers (French: feminine nouns)
+    "st_proposed": ("pwopoze", "proposée", "proposed"),
+    "st_accepted": ("aksepte", "acceptée", "accepted"),
+    "st_funded": ("finanse", "financée", "funded"),
+    "st_shipped": ("voye", "expédiée", "shipped"),
+    "st_delivered": ("livre", "livrée", "delivered"),
+    "st_disputed": ("an diskisyon", "en litige", "disputed"),
+    "st_resolved": ("rezoud", "résolue", "resolved"),
+    "st_settling": ("ap regle", "en règlement", "settling"),
+    "st_settled": ("regle", "réglée", "settled"),
+    "st_refunded": ("ranbouse", "remboursée", "refunded"),
+    "st_cancelled": ("anile", "annulée", "cancelled"),
+    "st_open": ("louvri", "ouverte", "open"),
+    "st_closed": ("fèmen", "clôturée", "closed"),
+    "st_request_open": ("demann louvri", "demande ouverte", "request open"),
+    "st_request_cancelled": ("demann anile", "demande annulée", "request cancelled"),
+    "st_active": ("aktif", "en cours", "active"),
+    "st_repaid": ("ranbouse", "remboursée", "repaid"),
+    "st_defaulted": ("pa peye", "impayée", "defaulted"),
+    "st_withdrawn": ("retire", "retirée", "withdrawn"),
+    # statuses of transport jobs (French: a masculine noun)
+    "st_job_open": ("louvri", "ouvert", "open"),
+    "st_job_awarded": ("bay", "attribué", "awarded"),
+    "st_job_in_transit": ("sou wout", "en route", "in transit"),
+    "st_job_delivered": ("livre", "livré", "delivered"),
+    "st_job_cancelled": ("anile", "annulé", "cancelled"),
+    "st_job_expired": ("ekspire", "expiré", "expired"),
+    # dashboards: cooperative
+    "d_orders": ("Kòmand yo", "Commandes", "Orders"),
+    "d_accept_order": ("Aksepte kòmand {n}", "Accepter la commande {n}", "Accept order {n}"),
+    "d_advance_usd": ("Avans (USD)", "Avance (USD)", "Advance (USD)"),
+    "d_request_advance": ("Mande avans", "Demander une avance", "Request advance"),
+    "d_advances_offers": (
+        "Demann avans ak òf",
+        "Demandes d'avance et offres",
+        "Advance requests and offers",
+    ),
+    "d_request_n": ("Demann {n}", "Demande {n}", "Request {n}"),
+    "d_offer_from": (
+        "Òf {n} soti nan {who}: {amount}, frè {fee}",
+        "Offre {n} de {who} : {amount}, frais {fee}",
+        "Offer {n} from {who}: {amount}, fee {fee}",
+    ),
+    "d_accept_offer": ("Aksepte òf {n}", "Accepter l'offre {n}", "Accept offer {n}"),
+    "d_lots_print": (
+        "Lo yo — enprime etikèt",
+        "Lots — imprimer les étiquettes",
+        "Lots — print labels",
+    ),
+    "d_lots": ("Lo yo", "Lots", "Lots"),
+    "d_print": ("Enprime", "Imprimer", "Print"),
+    "d_print_sheet": (
+        "Enprime fèy etikèt yo",
+        "Imprimer la planche d'étiquettes",
+        "Print label sheet",
+    ),
+    "d_consignments": ("Chajman yo", "Expéditions", "Consignments"),
+    "d_n_lots": ("{n} lo", "{n} lots", "{n} lots"),
+    "d_jobs": ("Travay transpò", "Transports", "Transport jobs"),
+    "d_job_n": ("Travay {n}", "Transport {n}", "Job {n}"),
+    "d_max": ("maksimòm {amount}", "max {amount}", "max {amount}"),
+    "d_bid_by": (
+        "Òf {n} pa {who}: {amount}, {status}",
+        "Offre {n} de {who} : {amount}, {status}",
+        "Bid {n} by {who}: {amount}, {status}",
+    ),
+    "d_award_bid": ("Bay òf {n} an travay la", "Attribuer l'offre {n}", "Award bid {n}"),
+    "d_farmers": ("Kiltivatè yo", "Agriculteurs", "Farmers"),
+    "d_name": ("Non", "Nom", "Name"),
+    "d_phone": ("Telefòn (+509…)", "Téléphone (+509…)", "Phone (+509…)"),
+    "d_enrol_farmer": ("Enskri kiltivatè a", "Inscrire l'agriculteur", "Enrol farmer"),
+    # dashboards: carrier
+    "d_open_jobs": ("Travay ki louvri", "Transports ouverts", "Open jobs"),
+    "d_max_fee": ("frè maksimòm {amount}", "frais max {amount}", "max fee {amount}"),
+    "d_your_fee": ("Frè ou (USD)", "Vos frais (USD)", "Your fee (USD)"),
+    "d_within_days": ("Livre nan (jou)", "Livré sous (jours)", "Delivered within (days)"),
+    "d_bid_on_job": (
+        "Fè yon òf sou travay {n}",
+        "Faire une offre sur le transport {n}",
+        "Bid on job {n}",
+    ),
+    "d_your_bids": ("Òf ou yo", "Vos offres", "Your bids"),
+    "d_bid_on": (
+        "Òf {n} sou travay {job}: {amount} · {status}",
+        "Offre {n} sur le transport {job} : {amount} · {status}",
+        "Bid {n} on job {job}: {amount} · {status}",
+    ),
+    "d_your_jobs": (
+        "Travay ou yo: pran ak livre",
+        "Vos transports : enlèvements et livraisons",
+        "Your jobs: pickups and deliveries",
+    ),
+    "d_area5": ("Zòn (5 karaktè)", "Zone (5 caractères)", "Area (5 characters)"),
+    "d_receive_consignment": (
+        "Resevwa chajman {n}",
+        "Recevoir l'expédition {n}",
+        "Receive consignment {n}",
+    ),
+    "d_picked_up": ("Chajman travay {n} pran", "Transport {n} enlevé", "Picked up job {n}"),
+    "d_hand_over": (
+        "Remèt li bay ekspòtatè a",
+        "Remettre à l'exportateur",
+        "Hand over to the exporter",
+    ),
+    "d_delivered": ("Travay {n} livre", "Transport {n} livré", "Delivered job {n}"),
+    # dashboards: exporter
+    "d_order_line": (
+        "{weight} {crop} a {price}/kg · depo {deposit}",
+        "{weight} {crop} à {price}/kg · acompte {deposit}",
+        "{weight} {crop} at {price}/kg · deposit {deposit}",
+    ),
+    "d_fund_order": ("Finanse kòmand {n}", "Financer la commande {n}", "Fund order {n}"),
+    "d_accepted_kg": ("Pwa ou aksepte (kg)", "Poids accepté (kg)", "Accepted weight (kg)"),
+    "d_rejected_lots": ("Lo ou refize", "Lots refusés", "Rejected lots"),
+    "d_confirm_shipment": (
+        "Konfime chajman kòmand {n}",
+        "Confirmer l'expédition de la commande {n}",
+        "Confirm shipment of order {n}",
+    ),
+    "d_dispute_reason": ("Rezon diskisyon an", "Motif du litige", "Reason for dispute"),
+    "d_dispute_order": ("Konteste kòmand {n}", "Contester la commande {n}", "Dispute order {n}"),
+    # dashboards: financier
+    "d_open_requests": (
+        "Demann avans ki louvri",
+        "Demandes d'avance ouvertes",
+        "Open advance requests",
+    ),
+    "d_asks": (
+        "mande {amount} (maksimòm {max})",
+        "demande {amount} (max {max})",
+        "asks {amount} (max {max})",
+    ),
+    "d_history": (
+        "Istwa verifye: {delivered} kòmand livre · {on_time}/{deliveries} livrezon alè ·"
+        " {repaid} avans ranbouse · {defaulted} pa ranbouse",
+        "Historique vérifié : {delivered} commandes livrées · {on_time}/{deliveries}"
+        " livraisons à temps · {repaid} avances remboursées · {defaulted} impayées",
+        "Verified history: {delivered} orders delivered · {on_time}/{deliveries} deliveries"
+        " on time · {repaid} advances repaid · {defaulted} defaulted",
+    ),
+    "d_your_offer": (
+        "Òf ou {n}: {amount}, frè {fee} · {status}",
+        "Votre offre {n} : {amount}, frais {fee} · {status}",
+        "Your offer {n}: {amount}, fee {fee} · {status}",
+    ),
+    "d_amount_usd": ("Montan (USD)", "Montant (USD)", "Amount (USD)"),
+    "d_fee_usd": ("Frè (USD)", "Frais (USD)", "Fee (USD)"),
+    "d_offer_days": ("Òf la valab (jou)", "Offre valable (jours)", "Offer stands (days)"),
+    "d_make_offer": (
+        "Fè yon òf sou demann {n}",
+        "Faire une offre sur la demande {n}",
+        "Make offer on request {n}",
+    ),
+    "d_portfolio": (
+        "Pòtfèy ak ranbousman",
+        "Portefeuille et remboursements",
+        "Portfolio and repayments",
+    ),
+    "d_advance": ("Avans", "Avance", "Advance"),
+    "d_amount": ("Montan", "Montant", "Amount"),
+    "d_due": ("Pou peye", "Dû", "Due"),
+    "d_repaid": ("Ranbouse", "Remboursé", "Repaid"),
+    "d_agent_orders": (
+        "Kòmand kote ou se ajan ki lage lajan an",
+        "Commandes dont vous êtes l'agent de déblocage",
+        "Orders you are release agent for",
+    ),
+    "d_release_state": ("lage: {state}", "déblocage : {state}", "release: {state}"),
+    "d_documents": ("Dokiman yo prezante:", "Documents présentés :", "Documents presented:"),
+    "d_waive": (
+        "Pa tann fen delè diskisyon an",
+        "Renoncer au délai de litige",
+        "Waive the dispute window",
+    ),
+    "d_release_order": ("Lage kòmand {n}", "Débloquer la commande {n}", "Release order {n}"),
+    "d_refuse_reason": ("Rezon pou refize", "Motif du refus", "Reason to refuse"),
+    "d_refuse_release": (
+        "Refize lage kòmand {n}",
+        "Refuser le déblocage de la commande {n}",
+        "Refuse release of order {n}",
+    ),
+    # dashboards: roles without a page of their own
+    "d_other_role": (
+        "Wòl sa a travay ak API a ak SMS pou kounye a:",
+        "Ce rôle passe par l'API et les SMS pour l'instant :",
+        "This role works through the API and SMS for now:",
+    ),
     # Form errors, one per kind of refusal (konbit.services.errors' codes).
     "err_invalid_input": (
         "Tcheke sa ou tape nan «{field}».",
@@ -239,6 +426,15 @@ CATALOGUE: Final[dict[str, tuple[str, str, str]]] = {
         "Tick 1 to 210 lots to print.",
     ),
 }
+
+
+def status(lang: Lang, name: str, kind: str = "") -> str:
+    """A status (``OrderStatus.SETTLED.name``) in the reader's words; ``kind`` ``job`` for
+    transport jobs, whose noun is masculine in French."""
+    key = f"st_{kind}_{name.lower()}" if kind else f"st_{name.lower()}"
+    if key not in CATALOGUE:
+        return name.lower().replace("_", " ")
+    return t(lang, key)
 
 
 def t(lang: Lang, key: str, **values: object) -> str:

@@ -290,7 +290,11 @@ async def _page(request: Request, kind: str, item_id: int) -> HTMLResponse:
         "trace.html",
         view=view,
         share=share,
-        status=OrderStatus(view.order.status).name.lower() if view.order is not None else None,
+        status=(
+            i18n.status(lang, OrderStatus(view.order.status).name)
+            if view.order is not None
+            else None
+        ),
     )
 
 
