@@ -40,6 +40,14 @@ def test_every_status_a_page_shows_has_words_in_each_language() -> None:
     assert i18n.status("ht", "SOMETHING_NEW") == "something new"  # never a KeyError
 
 
+def test_every_role_has_words_in_each_language() -> None:
+    from konbit.roles import Role
+
+    for role in Role:
+        assert f"role_{role.value}" in i18n.CATALOGUE, role
+    assert i18n.role("fr", "logistics") == "transporteur"
+
+
 def test_language_negotiation() -> None:
     assert i18n.negotiate("ht", "fr", "en") == "ht"
     assert i18n.negotiate(None, "fr", "en") == "fr"

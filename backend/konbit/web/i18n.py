@@ -203,6 +203,14 @@ CATALOGUE: Final[dict[str, tuple[str, str, str]]] = {
     "st_job_delivered": ("livre", "livré", "delivered"),
     "st_job_cancelled": ("anile", "annulé", "cancelled"),
     "st_job_expired": ("ekspire", "expiré", "expired"),
+    # organisation roles (konbit.roles.Role)
+    "role_operator": ("operatè", "opérateur", "operator"),
+    "role_cooperative": ("kowoperativ", "coopérative", "cooperative"),
+    "role_exporter": ("ekspòtatè", "exportateur", "exporter"),
+    "role_logistics": ("transpòtè", "transporteur", "carrier"),
+    "role_financier": ("bayè fon", "financeur", "financier"),
+    "role_inspector": ("enspektè", "inspecteur", "inspector"),
+    "role_arbiter": ("abit", "arbitre", "arbiter"),
     # dashboards: cooperative
     "d_orders": ("Kòmand yo", "Commandes", "Orders"),
     "d_accept_order": ("Aksepte kòmand {n}", "Accepter la commande {n}", "Accept order {n}"),
@@ -492,6 +500,12 @@ def status(lang: Lang, name: str, kind: str = "") -> str:
     if key not in CATALOGUE:
         return name.lower().replace("_", " ")
     return t(lang, key)
+
+
+def role(lang: Lang, name: str) -> str:
+    """An organisation's role (``cooperative``) in the reader's words."""
+    key = f"role_{name}"
+    return t(lang, key) if key in CATALOGUE else name
 
 
 def t(lang: Lang, key: str, **values: object) -> str:

@@ -103,6 +103,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         offer_status=lambda v: i18n.status(lang, OfferStatus(v).name),
         consignment_status=lambda v: i18n.status(lang, ConsignmentStatus(v).name),
         status_word=lambda name: i18n.status(lang, name),
+        role_word=lambda name: i18n.role(lang, name),
         short=short,
         area=area,
         **context,
