@@ -16,7 +16,7 @@ from konbit.commands.chain import RUN_OWNER_FILE, ChainKeeper, local_chain
 from konbit.commands.chain import register as register_chain
 from konbit.commands.mirror import register as register_mirror
 from konbit.commands.vault import register as register_vault
-from konbit.settings import Settings, SettingsError
+from konbit.settings import Settings, SettingsError, unknown_variables
 from konbit.sms.cli import register as register_sms
 
 log = logging.getLogger("konbit")
@@ -225,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"konbit: {exc}", file=sys.stderr)
         return 2
+    for warning in unknown_variables():
+        print(f"konbit: warning: {warning}", file=sys.stderr)
     logs.configure(settings.log_level)
     func: Callable[[Settings, argparse.Namespace], int] = args.func
     try:

@@ -7,6 +7,7 @@ python-dotenv 0.16, which pydantic-settings refuses; this module does the same j
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,18 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 ENV_PREFIX = "KONBIT_"
+#: KONBIT_ variables read outside the settings (the Anvil binary, the outbox's crash hook
+#: for tests, the tests' PostgreSQL server): not typos.
+READ_ELSEWHERE = frozenset(
+    {"KONBIT_ANVIL_BIN", "KONBIT_OUTBOX_CRASH_AT", "KONBIT_TEST_POSTGRES_URL"}
+)
+#: Names people reach for that are spelled otherwise here.
+LIKELY_MEANT = {
+    "chain_url": "rpc_url",
+    "node_url": "rpc_url",
+    "eth_rpc_url": "rpc_url",
+    "db_url": "database_url",
+}
 #: Chain ids of development nodes (Anvil, Ganache, Hardhat): no confirmations needed.
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
@@ -241,6 +254,33 @@ class Settings(BaseModel):
                 f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
             )
             raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def unknown_variables(
+    *, env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """One warning per ``KONBIT_`` variable that is no setting, with the one likely meant.
+
+    Such a variable is ignored: without a word, ``KONBIT_CHAIN_URL=...`` would leave Konbit
+    on its own local chain while the person believes it uses theirs."""
+    names: set[str] = set()
+    if env_file is not None and env_file.is_file():
+        names |= set(dotenv_values(env_file))
+    names |= set(os.environ if environ is None else environ)
+    known = set(Settings.model_fields)
+    warnings = []
+    for key in sorted(names):
+        if not key.upper().startswith(ENV_PREFIX) or key.upper() in READ_ELSEWHERE:
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in known:
+            continue
+        guess = LIKELY_MEANT.get(name) or next(
+            iter(difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)), None
+        )
+        hint = f"; did you mean {ENV_PREFIX}{guess.upper()}?" if guess else ""
+        warnings.append(f"{key} is not a Konbit setting and is ignored{hint}")
+    return warnings
 
 
 def _prefixed(source: Mapping[str, str | None]) -> dict[str, str]:

@@ -1,12 +1,13 @@
 """Settings precedence (overrides > environment > .env file > defaults), checked values, logging."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from konbit.settings import Settings, SettingsError
+from konbit.settings import Settings, SettingsError, unknown_variables
 
 
 def test_defaults_use_managed_chain_and_sqlite(tmp_path: Path) -> None:
@@ -82,3 +83,41 @@ def test_logs_quiet_chatty_libraries_unless_debugging(level: str, quieted: bool)
     ).stderr
     assert "INFO konbit.demo [web 1]: demo: onboarding" in err
     assert ("HTTP Request" in err) is not quieted
+
+
+def test_a_mistyped_variable_is_named_with_the_setting_likely_meant(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("KONBIT_LOG_LEVL=debug\n")
+    environ = {
+        "KONBIT_CHAIN_URL": "http://127.0.0.1:9545",  # the setting is KONBIT_RPC_URL
+        "KONBIT_ANVIL_BIN": "/usr/local/bin/anvil",  # read by konbit.chain.local
+        "KONBIT_PORT": "8001",
+        "KONBIT_FROBNICATE": "1",
+        "PATH": "/usr/bin",
+    }
+    assert unknown_variables(env_file=env, environ=environ) == [
+        "KONBIT_CHAIN_URL is not a Konbit setting and is ignored; did you mean KONBIT_RPC_URL?",
+        "KONBIT_FROBNICATE is not a Konbit setting and is ignored",
+        "KONBIT_LOG_LEVL is not a Konbit setting and is ignored; did you mean KONBIT_LOG_LEVEL?",
+    ]
+    assert unknown_variables(env_file=None, environ={"KONBIT_PORT": "1"}) == []
+
+
+def test_the_command_line_warns_of_a_mistyped_variable(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KONBIT_")},
+        "KONBIT_DATA_DIR": str(tmp_path),
+        "KONBIT_CHAIN_URL": "http://127.0.0.1:9545",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "konbit.cli", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (
+        "konbit: warning: KONBIT_CHAIN_URL is not a Konbit setting and is ignored;"
+        " did you mean KONBIT_RPC_URL?" in done.stderr
+    )
