@@ -102,16 +102,30 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             status.block_number,
         )
         keeper = ChainKeeper(chain).start()
-    try:
+
+    def bind_the_chain() -> str:
         runtime = Runtime(settings)
         try:
             upgrade(runtime.engine)
             bind(runtime)  # this chain's namespace; another non-local chain: refused
             if runtime.chain_id in LOCAL_CHAIN_IDS:
                 deploy(runtime, progress=lambda line: log.info("deploy: %s", line.strip()))
+            return runtime.genesis
         finally:
             runtime.close()
-        serving.serve(settings)
+
+    try:
+        genesis = bind_the_chain()
+        while (replaced := serving.serve(settings, genesis)) is not None:
+            # A developer restarted their node (or a managed one lost its state): serve the
+            # chain that is there now, as a new `konbit run` would.
+            log.warning(
+                "the node at %s is another chain now (genesis %s -> %s): binding it",
+                settings.effective_rpc_url,
+                genesis,
+                replaced,
+            )
+            genesis = bind_the_chain()
     finally:
         if keeper is not None:
             keeper.stop()

@@ -16,6 +16,7 @@ from konbit.db.engine import make_engine
 from konbit.outbox.budget import GasBudget
 from konbit.outbox.sponsor import TopUpSponsor
 from konbit.outbox.worker import OutboxWorker
+from konbit.services.errors import ChainUnavailable
 from konbit.settings import Settings
 from konbit.vault.service import Vault
 
@@ -80,7 +81,12 @@ class Runtime:
             return cached[1]
         book = self.address_book()
         if book is None:
-            raise RuntimeError(f"nothing deployed on chain {self.chain_id}: run `konbit deploy`")
+            # A 503 to a client: also what a web worker sees in the seconds after the node was
+            # restarted as a new chain, before `konbit run` has deployed on it.
+            raise ChainUnavailable(
+                f"nothing deployed on chain {self.chain_id} (genesis {self.genesis}): run"
+                " `konbit deploy`, or retry in a few seconds if `konbit run` is deploying"
+            )
         contracts = KonbitContracts(self.w3, book)
         self._contracts = (version, contracts)
         return contracts

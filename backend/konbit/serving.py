@@ -25,12 +25,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from konbit import logs
 from konbit.background import BackgroundProcess
+from konbit.chain.rpc import RpcClient, RpcError
 from konbit.connection_balance import ConnectionBalance, Counts, shared_counts
 from konbit.processes import Supervised, freeze_startup_heap, watch_parent
 from konbit.server import create_app
@@ -137,7 +139,11 @@ def _web_main(
     else:
         sock = held
     logs.configure(settings.log_level, f"web {index}")
-    app: ASGIApp = create_app(settings, background=False, background_elsewhere=True)
+    server: uvicorn.Server  # made below, around the app; the callbacks run once it is
+    api = create_app(settings, background=False, background_elsewhere=True)
+    # Writes that wait to be final answer at once when the worker is stopping.
+    api.state.stopping = lambda: server.should_exit
+    app: ASGIApp = api
     if counts is not None:
         app = ConnectionBalance(
             app, counts, index - 1, lambda: len(server.server_state.connections)
@@ -153,8 +159,58 @@ def _web_main(
     server.run(sockets=[sock])
 
 
-def serve(settings: Settings) -> None:
-    """Serve HTTP until a signal stops ``konbit run``; the background runs beside it."""
+class GenesisWatch:
+    """Asks the node for its genesis block every few seconds, from a thread of its own.
+
+    A developer who restarts their Anvil gets a new chain at the same URL (so does a managed
+    Anvil whose state file was lost). Everything ``konbit run`` serves was bound to the old
+    one: its contracts, its nonces, its mirror. :attr:`replaced` holds the new genesis once
+    the node has another one; ``konbit run`` then binds the new chain as it does at start.
+    """
+
+    INTERVAL_SECONDS = 2.0
+
+    def __init__(self, settings: Settings, genesis: str) -> None:
+        self.genesis = genesis
+        self.replaced: str | None = None
+        self.changed = threading.Event()
+        self._rpc = RpcClient(settings.effective_rpc_url, timeout=5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="genesis-watch", daemon=True)
+        self._callbacks: list[Callable[[], None]] = []
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    def start(self) -> GenesisWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL_SECONDS):
+            try:
+                block = self._rpc.call("eth_getBlockByNumber", "0x0", False)
+            except (OSError, RpcError):  # down or restarting: the next look tells
+                continue
+            genesis = str((block or {}).get("hash") or "")
+            if genesis and genesis.lower() != self.genesis.lower():
+                self.replaced = genesis
+                self.changed.set()
+                for callback in self._callbacks:
+                    callback()
+                return
+
+
+def serve(settings: Settings, genesis: str | None = None) -> str | None:
+    """Serve HTTP until a signal stops ``konbit run``; the background runs beside it.
+
+    With ``genesis`` (the chain bound at start), serving also stops when the node at the URL
+    is another chain: the return value is then the new genesis, else None."""
+    watch = GenesisWatch(settings, genesis).start() if genesis else None
     # The outbox worker, the mirror and the SMS sender run in a process of their own:
     # requests then never wait for them to release the interpreter lock.
     background = BackgroundProcess(settings).start()
@@ -170,19 +226,29 @@ def serve(settings: Settings) -> None:
         if count == 1:
             app = create_app(settings, background=False, background_elsewhere=True)
             freeze_startup_heap()
-            uvicorn.run(
+            config = uvicorn.Config(
                 app,
                 host=settings.host,
                 port=settings.port,
                 **_uvicorn_options(settings),  # type: ignore[arg-type]
             )
+            server = uvicorn.Server(config)
+            app.state.stopping = lambda: server.should_exit
+            if watch is not None:
+                watch.on_change(lambda: setattr(server, "should_exit", True))
+            server.run()
         else:
-            _serve_with_workers(settings, count, background)
+            _serve_with_workers(settings, count, background, watch)
     finally:
         background.stop()
+        if watch is not None:
+            watch.stop()
+    return watch.replaced if watch is not None else None
 
 
-def _serve_with_workers(settings: Settings, count: int, background: Supervised) -> None:
+def _serve_with_workers(
+    settings: Settings, count: int, background: Supervised, watch: GenesisWatch | None = None
+) -> None:
     # Built once here too, so that what stops an app from starting (a wrong KONBIT_GTINS)
     # stops `konbit run` with its message, as with one worker, not the workers one by one.
     create_app(settings, background=False, background_elsewhere=True)
@@ -205,7 +271,7 @@ def _serve_with_workers(settings: Settings, count: int, background: Supervised) 
         # Until a signal (SIGTERM and Ctrl-C end this process through an exception), or
         # until a worker or the background stops cleanly: a signal to the process group.
         while not stopped.wait(0.5):
-            if background.stopped:
+            if background.stopped or (watch is not None and watch.changed.is_set()):
                 break
     finally:
         for worker in workers:

@@ -431,6 +431,61 @@ def test_konbit_run_on_a_data_dir_of_another_chain(tmp_path: Path) -> None:
         assert "also in this database: chain 31337" in status.stdout
 
 
+def test_konbit_run_binds_a_local_node_restarted_as_a_new_chain(tmp_path: Path) -> None:
+    """A developer restarts their Anvil (a new chain at the same URL) under `konbit run`:
+    it notices, deploys on the new chain and serves it, as a new `konbit run` would."""
+    data_dir, log, port = tmp_path / "data", tmp_path / "run.log", free_port()
+    first = _chain(tmp_path, "first")
+    second = LocalChain(
+        tmp_path / "second", port=first.port, extra_args=("--timestamp", str(next(_stamps)))
+    )
+    env = _konbit_env(data_dir, KONBIT_RPC_URL=first.url, KONBIT_PORT=str(port))
+    api = f"http://127.0.0.1:{port}"
+    try:
+        first.start()
+        with _serving(env, log, port):
+            assert httpx.get(f"{api}/meta", timeout=10).json()["genesis_hash"] == _genesis(
+                first.url
+            )
+            issued = _konbit(env, "apikey", "--label", "dev")
+            assert issued.returncode == 0, issued.stderr
+            key = issued.stdout.strip().splitlines()[-1]
+            first.stop()
+            second.start()
+            new = _genesis(second.url)
+            # A client retries while the server binds the new chain: never a 500 meanwhile.
+            deadline, statuses = time.monotonic() + 120, []
+            while True:
+                assert time.monotonic() < deadline, (statuses, log.read_text()[-3000:])
+                try:
+                    reply = httpx.post(
+                        f"{api}/operator/organisations",
+                        params={"wait": "true"},
+                        json={"name": "After the restart", "role": "cooperative"},
+                        # No idempotency key: a claim is not per chain instance, so a retry
+                        # would find the first attempt's, recorded for the old chain.
+                        headers={"Authorization": f"Bearer {key}"},
+                        timeout=120,
+                    )
+                except httpx.HTTPError:
+                    time.sleep(0.5)  # the web workers are starting again
+                    continue
+                statuses.append(reply.status_code)
+                if reply.status_code == 200:
+                    break
+                # 503: nothing deployed yet, or a write of the old chain cut short by the
+                # restart (its row stays with that chain; `konbit verify` lists it).
+                assert reply.status_code == 503, reply.text
+                time.sleep(0.5)
+            assert any(e["event"] == "OrganisationRegistered" for e in reply.json()["events"])
+            assert httpx.get(f"{api}/meta", timeout=10).json()["genesis_hash"] == new
+        assert "is another chain now" in log.read_text()
+        _full_book(AddressBook.path(data_dir, 31337, new))
+    finally:
+        second.stop()
+        first.stop()
+
+
 def test_konbit_run_refuses_another_non_local_chain(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "run.log"
     first = _chain(tmp_path, "first", 4242)

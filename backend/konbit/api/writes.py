@@ -184,6 +184,7 @@ class WriteRequest:
     async def _settle(self, rows: list[OutboxTx]) -> list[OutboxTx]:
         runtime = self.runtime
         mirror_running = bool(getattr(self.request.app.state, "mirror_running", False))
+        stopping: Callable[[], bool] = getattr(self.request.app.state, "stopping", lambda: False)
         deadline = time.monotonic() + WAIT_SECONDS
         current = rows
         while True:
@@ -195,6 +196,14 @@ class WriteRequest:
                 writes.final, runtime, current, mirror_running=mirror_running
             ):
                 return current
+            if stopping():  # else it is cut off after the grace period, with a bare 500
+                raise Problem(
+                    503,
+                    f"the server is stopping before this write is final; poll"
+                    f" /transactions/{current[0].id}",
+                    headers={"Retry-After": "5"},
+                    transactions=[TxView.of(r).model_dump() for r in current],
+                )
             if time.monotonic() > deadline:
                 raise Problem(
                     504,
