@@ -356,7 +356,8 @@ class Mirror:
         if cursor.genesis_hash != genesis:
             raise MirrorResetError(
                 f"the genesis block changed ({cursor.genesis_hash[:12]}… -> {genesis[:12]}…): "
-                "the node was restarted without its state"
+                "the node was restarted without its state (`konbit run` binds a new local"
+                " chain by itself within seconds)"
             )
         if {k: v.lower() for k, v in cursor.contracts.items()} != {
             k: v.lower() for k, v in self.contracts.items()
