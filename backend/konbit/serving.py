@@ -62,6 +62,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
         # refusals are logged by the app itself.
         "access_log": settings.log_level.upper() == "DEBUG",
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "backlog": LISTEN_BACKLOG,
     }
 
 
@@ -89,7 +90,7 @@ def bind(
 ) -> socket.socket:
     """A socket bound to ``host:port`` (not listening); waits while the port is still held.
 
-    With ``reuse_port`` it holds the port for the workers' own sockets (:func:`listen`) and
+    With ``reuse_port`` it holds the port for the workers' own sockets (:func:`own_socket`) and
     for nobody else: the port must first be free for a socket without ``SO_REUSEPORT``.
 
     The workers of a ``konbit run`` that was killed outright stop on their own within a
@@ -115,11 +116,16 @@ def bind(
         return sock
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A worker's own listening socket on the port :func:`bind` holds for it."""
+def own_socket(host: str, port: int) -> socket.socket:
+    """A worker's own socket on the port :func:`bind` holds for it: bound, not listening.
+
+    uvicorn listens on it once the app has started (asyncio's ``create_server``, after the
+    lifespan startup), so the kernel hands this worker connections only when it can serve
+    them; a listening socket whose app is still starting would hold them meanwhile (a
+    worker started again after a crash, or a slow start on a busy machine).
+    """
     sock = _socket(host, reuse_port=True)
     sock.bind((host, port))
-    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
@@ -134,7 +140,7 @@ def _web_main(
     ``counts``: the workers' connection counts, to keep their shares even."""
     if SOCKET_PER_WORKER:
         host, port = held.getsockname()[:2]
-        sock = listen(host, port)
+        sock = own_socket(host, port)
         held.close()  # the parent holds the port
     else:
         sock = held
