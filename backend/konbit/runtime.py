@@ -47,8 +47,7 @@ class Runtime:
     def genesis(self) -> str:
         """Hash of the node's genesis block: which chain instance this is (two local chains
         share a chain id; see konbit.services.chains)."""
-        block = self.rpc.call("eth_getBlockByNumber", "0x0", False)
-        return str(block["hash"])
+        return self.rpc.genesis()
 
     @cached_property
     def vault(self) -> Vault:

@@ -171,7 +171,8 @@ class GenesisWatch:
     A developer who restarts their Anvil gets a new chain at the same URL (so does a managed
     Anvil whose state file was lost). Everything ``konbit run`` serves was bound to the old
     one: its contracts, its nonces, its mirror. :attr:`replaced` holds the new genesis once
-    the node has another one; ``konbit run`` then binds the new chain as it does at start.
+    the node has another one (and ``on_change`` is called); ``konbit run`` then binds the
+    new chain as it does at start.
     """
 
     INTERVAL_SECONDS = 2.0
@@ -179,14 +180,10 @@ class GenesisWatch:
     def __init__(self, settings: Settings, genesis: str) -> None:
         self.genesis = genesis
         self.replaced: str | None = None
-        self.changed = threading.Event()
+        self.on_change: Callable[[], None] | None = None
         self._rpc = RpcClient(settings.effective_rpc_url, timeout=5)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="genesis-watch", daemon=True)
-        self._callbacks: list[Callable[[], None]] = []
-
-    def on_change(self, callback: Callable[[], None]) -> None:
-        self._callbacks.append(callback)
 
     def start(self) -> GenesisWatch:
         self._thread.start()
@@ -194,20 +191,19 @@ class GenesisWatch:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stop.wait(self.INTERVAL_SECONDS):
             try:
-                block = self._rpc.call("eth_getBlockByNumber", "0x0", False)
-            except (OSError, RpcError):  # down or restarting: the next look tells
+                genesis = self._rpc.genesis()
+            except (OSError, RpcError, TypeError, KeyError):  # down, restarting, no block 0
                 continue
-            genesis = str((block or {}).get("hash") or "")
-            if genesis and genesis.lower() != self.genesis.lower():
+            if genesis.lower() != self.genesis.lower():
                 self.replaced = genesis
-                self.changed.set()
-                for callback in self._callbacks:
-                    callback()
+                if self.on_change is not None:
+                    self.on_change()
                 return
 
 
@@ -216,7 +212,7 @@ def serve(settings: Settings, genesis: str | None = None) -> str | None:
 
     With ``genesis`` (the chain bound at start), serving also stops when the node at the URL
     is another chain: the return value is then the new genesis, else None."""
-    watch = GenesisWatch(settings, genesis).start() if genesis else None
+    watch = GenesisWatch(settings, genesis) if genesis else None
     # The outbox worker, the mirror and the SMS sender run in a process of their own:
     # requests then never wait for them to release the interpreter lock.
     background = BackgroundProcess(settings).start()
@@ -241,9 +237,12 @@ def serve(settings: Settings, genesis: str | None = None) -> str | None:
             server = uvicorn.Server(config)
             app.state.stopping = lambda: server.should_exit
             if watch is not None:
-                watch.on_change(lambda: setattr(server, "should_exit", True))
+                watch.on_change = lambda: setattr(server, "should_exit", True)
+                watch.start()
             server.run()
         else:
+            if watch is not None:
+                watch.start()
             _serve_with_workers(settings, count, background, watch)
     finally:
         background.stop()
@@ -277,7 +276,7 @@ def _serve_with_workers(
         # Until a signal (SIGTERM and Ctrl-C end this process through an exception), or
         # until a worker or the background stops cleanly: a signal to the process group.
         while not stopped.wait(0.5):
-            if background.stopped or (watch is not None and watch.changed.is_set()):
+            if background.stopped or (watch is not None and watch.replaced is not None):
                 break
     finally:
         for worker in workers:

@@ -108,6 +108,11 @@ class RpcClient:
         )
         return _result(method, reply)
 
+    def genesis(self) -> str:
+        """Hash of the node's genesis block: which chain instance it is (local chains share
+        a chain id; see konbit.services.chains)."""
+        return str(self.call("eth_getBlockByNumber", "0x0", False)["hash"])
+
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any | RpcError]:
         """Several calls in one request; each item is the result or its RpcError."""
         if not calls:

@@ -78,7 +78,7 @@ def _batch(rpc: RpcClient, calls: list[tuple[str, list[Any]]]) -> list[Any]:
 def audit(engine: Engine, rpc: RpcClient) -> OutboxAudit:
     """Compare the outbox with the chain; the report lists every mismatch."""
     report = OutboxAudit()
-    genesis = rpc.call("eth_getBlockByNumber", "0x0", False)["hash"]
+    genesis = rpc.genesis()
     ours = or_(col(OutboxTx.chain_genesis) == genesis, col(OutboxTx.chain_genesis).is_(None))
     with Session(engine) as session:
         mined = list(

@@ -265,7 +265,7 @@ class OutboxWorker:
         self.worker_id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.chain_id = int(rpc.call("eth_chainId"), 16)
         #: The chain instance this worker sends to: its rows, and those naming none.
-        self.genesis: str = rpc.call("eth_getBlockByNumber", "0x0", False)["hash"]
+        self.genesis = rpc.genesis()
         self._ours = or_(
             col(OutboxTx.chain_genesis) == self.genesis, col(OutboxTx.chain_genesis).is_(None)
         )

@@ -30,7 +30,7 @@ def meta(request: Request) -> Meta:
     runtime: Runtime = request.app.state.runtime
     try:
         chain_id = runtime.chain_id
-        genesis = runtime.rpc.call("eth_getBlockByNumber", "0x0", False)
+        genesis = runtime.rpc.genesis()
     except Exception:
         raise Problem(503, "the chain node does not answer") from None
     book = runtime.address_book()
@@ -38,7 +38,7 @@ def meta(request: Request) -> Meta:
     return Meta(
         api_version=__version__,
         chain_id=chain_id,
-        genesis_hash=genesis["hash"],
+        genesis_hash=genesis,
         deploy_block=book.deploy_block if book else None,
         contracts=contracts,
         token=contracts.get(STABLECOIN),
