@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -255,3 +256,65 @@ def test_worker_killed_mid_step_then_restarted_mines_each_tx_once(env: Env, step
     for sender in senders:
         assert env.w3.eth.get_transaction_count(sender) == 4  # type: ignore[arg-type]
     assert env.contracts.stablecoin.functions.balanceOf(sink).call() == 12  # exactly once each
+
+
+class _MinesBeforeTheReceipts:
+    """The worker's JSON-RPC client, on the real node, with one block mined just before
+    the first receipt lookup: the moment a crashed worker's last batch, already in the
+    node's pool, gets mined while its successor reconciles."""
+
+    def __init__(self, rpc: Any) -> None:
+        self._rpc = rpc
+        self.mined = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rpc, name)
+
+    def batch(self, calls: Any) -> Any:
+        if not self.mined and calls and calls[0][0] == "eth_getTransactionReceipt":
+            self.mined = True
+            self._rpc.call("evm_mine")
+        return self._rpc.batch(calls)
+
+
+def test_transactions_mined_while_the_restarted_worker_reconciles_get_no_filler(
+    env: Env,
+) -> None:
+    """Regression: a row mined between the replay's nonce read and its receipt read left
+    a "gap" at its nonce; the filler signed there was refused, queued again, and mined
+    as a fifth transaction of a sender that had four writes."""
+    (sender,) = env.new_senders(1)
+    sink = env.runtime.vault.create_account("farmer")
+    for j in range(4):
+        _faucet(env, f"mid-{j}", sender, sink, 1)
+
+    class Crashed(Exception):
+        pass
+
+    def crash(step: str) -> None:
+        if step == "signed":
+            raise Crashed
+
+    first = env.runtime.worker(crash_hook=crash)
+    with pytest.raises(Crashed):
+        first.run_once()  # signed and committed, then "died" before sending
+    first.close()
+    rows = env.rows(*(f"mid-{j}" for j in range(4)))
+    assert {r.status for r in rows} == {TxStatus.SIGNED.value}
+    env.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        for row in rows[:2]:  # half its batch reached the node: those wait in the pool
+            env.w3.provider.make_request("eth_sendRawTransaction", [row.raw_tx])  # type: ignore[arg-type]
+        second = env.runtime.worker()
+        second.rpc = _MinesBeforeTheReceipts(second.rpc)  # type: ignore[assignment]
+        report = second.reconcile()
+        assert second.rpc.mined  # type: ignore[attr-defined]
+    finally:
+        env.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert report.fillers == 0
+    second.drain()
+    second.close()
+    assert {r.status for r in env.rows(*(f"mid-{j}" for j in range(4)))} == {TxStatus.MINED.value}
+    assert not [r for r in env.rows() if r.sender == sender and r.function == "nonce-filler"]
+    assert env.w3.eth.get_transaction_count(sender) == 4  # type: ignore[arg-type]
+    assert env.contracts.stablecoin.functions.balanceOf(sink).call() == 4

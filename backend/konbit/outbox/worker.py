@@ -679,10 +679,11 @@ class OutboxWorker:
 
         Only this row needs another nonce: the sender's later rows keep theirs, which stay
         valid (signing them again could mine them twice: their old bytes may be pending).
-        A row signed by its own wallet cannot be signed again: it failed.
+        A row signed by its own wallet cannot be signed again: it failed. Nor is a nonce
+        filler: its nonce is used, which is all it was there for.
         """
         log.warning("nonce %s of %s was used elsewhere", row.nonce, row.sender)
-        if row.nonce is None:
+        if row.nonce is None or row.function == NONCE_FILLER:
             self._fail(
                 session,
                 row,
@@ -1026,6 +1027,11 @@ class OutboxWorker:
         position = 0
         resend: list[OutboxTx] = []
         lost_ids = {id(r) for r in lost}
+        # A row mined after the nonces were read (a crashed worker's last batch, still in
+        # the node's pool) used its nonce: no gap to fill there. Kept apart from
+        # chain_nonce, which alone may send a row back to be signed again: a receipt
+        # found says nothing of the rows whose lookup came before it in the batch.
+        used_nonce = dict(chain_nonce)
         for row, row_hashes in zip(rows, hashes, strict=True):
             found = receipts[position : position + len(row_hashes)]
             position += len(row_hashes)
@@ -1036,6 +1042,7 @@ class OutboxWorker:
                 ((h, rc) for h, rc in zip(row_hashes, found, strict=True) if rc is not None), None
             )
             if mined is not None:
+                used_nonce[row.sender] = max(used_nonce[row.sender], _nonce_of(row) + 1)
                 if mined[0] != row.tx_hash:
                     self._receipt_of_any(row)  # takes the mined signature as its own
                 self._finish(session, row, mined[1], commit=False)
@@ -1075,7 +1082,7 @@ class OutboxWorker:
         fees = self._fees()
         for sender in senders:
             ours = [r for r in resend if r.sender == sender]
-            fillers = self._repair_nonces(session, sender, fees, ours, chain_nonce[sender])
+            fillers = self._repair_nonces(session, sender, fees, ours, used_nonce[sender])
             report.fillers += len(fillers)
             first = min((order[id(r)] for r in ours), default=(1, utcnow(), 0, 0))
             for filler in fillers:
