@@ -18,6 +18,14 @@ per kind and per endpoint, and the CPU the server, Anvil and this client used. T
 for the outbox to drain and the mirror to catch up, and checks that every write was
 mined and mirrored.
 
+Lone writes, once the outbox has drained (``--lone-writes``, 20): one at a time with
+``?wait=true``, the wait of an agent recording a lot (mined and mirrored).
+
+The server's floor, after them (``--floor-seconds``, 5): the same
+clients ask a path with no route, the cheapest answer the server gives (middleware,
+routing, a 404 problem+json; no handler, database or node). It separates what the web
+framework costs per answer from what a write's own work costs.
+
 Raw, last (see ``raw_baseline``): ``--raw-txs`` 1-wei transfers signed beforehand with
 eth-account, sent to the server's Anvil by the same number of clients in the same way,
 each from its own account of Anvil's mnemonic (past the ten Anvil funds, funded alike with
@@ -43,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,6 +312,12 @@ def writes(coop: Cooperative, offset: int) -> Iterator[Request]:
         i += 1
 
 
+def floor(coop: Cooperative, offset: int) -> Iterator[Request]:
+    """The cheapest answer the server gives: a path with no route (404 problem+json)."""
+    while True:
+        yield ("floor", "GET /no-such-path (404)", "GET", "/no-such-path", None)
+
+
 def http_client(base_url: str = "", key: str | None = None) -> aiohttp.ClientSession:
     """One connection, kept alive, no proxy lookups.
 
@@ -341,10 +355,16 @@ async def client(
 
 
 async def api_load(
-    url: str, coop: Cooperative, clients: int, readers: int, seconds: float
+    url: str,
+    coop: Cooperative,
+    clients: int,
+    readers: int,
+    seconds: float,
+    *,
+    only: Callable[[Cooperative, int], Iterator[Request]] | None = None,
 ) -> tuple[Stats, float]:
     """Every client connected first, then all start at once; ends when the last returns.
-    The first ``readers`` clients read, the others write."""
+    The first ``readers`` clients read, the others write (or all make ``only``'s requests)."""
     stats = Stats()
     https = [http_client(url, coop.key) for _ in range(clients)]
     try:
@@ -352,7 +372,12 @@ async def api_load(
         start = time.perf_counter()
         await asyncio.gather(
             *(
-                client(h, (reads if i < readers else writes)(coop, i * 7), start + seconds, stats)
+                client(
+                    h,
+                    (only or (reads if i < readers else writes))(coop, i * 7),
+                    start + seconds,
+                    stats,
+                )
                 for i, h in enumerate(https)
             )
         )
@@ -573,6 +598,42 @@ def run_raw(server: Server, clients: int, n: int) -> float:
     return accepted / raw.sent
 
 
+def run_lone_writes(server: Server, coop: Cooperative, n: int) -> None:
+    """One write at a time on the idle server, each ``?wait=true`` (answered once mined
+    and mirrored): the wait of an agent recording a lot by SMS or on the dashboard."""
+    seconds = []
+    headers = {"Authorization": f"Bearer {coop.key}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
+        for i in range(n):
+            body = lot_body(coop.farmers[i % len(coop.farmers)], i)
+            start = time.perf_counter()
+            ok(http.post("/cooperative/lots", params={"wait": "true"}, json=body))
+            seconds.append(time.perf_counter() - start)
+            time.sleep(0.05)  # idle in between, as an agent's writes are
+    print(f"lone writes, one at a time, ?wait=true (mined and mirrored): {n}")
+    print(latency_line("POST /cooperative/lots", seconds, sum(seconds)))
+
+
+def run_floor(server: Server, coop: Cooperative, args: argparse.Namespace) -> float:
+    """The server's floor, on the idle server after the drain: every client asks a path
+    with no route (middleware, routing and a problem+json answer; no handler, database or
+    node). Prints it; returns its req/s."""
+    cpu0, client0 = server.cpu(), time.process_time()
+    stats, elapsed = asyncio.run(
+        api_load(server.url, coop, args.clients, 0, args.floor_seconds, only=floor)
+    )
+    cpu1, client1 = server.cpu(), time.process_time()
+    answered = sum(stats.codes["floor"].values())
+    print(f"server floor: {args.clients} clients, {elapsed:.1f} s")
+    print(latency_line("GET /no-such-path", stats.latency["floor"], elapsed))
+    unexpected = {c: n for c, n in stats.codes["floor"].items() if c != "404"}
+    if unexpected:
+        print(f"    ! not 404: {unexpected}")
+    cpu = {part: cpu1.get(part, 0.0) - cpu0.get(part, 0.0) for part in ("server", "anvil")}
+    print_cpu({**cpu, "this client": client1 - client0}, elapsed)
+    return answered / elapsed
+
+
 def print_cpu(seconds: dict[str, float], elapsed: float) -> None:
     print(
         "  CPU (100% = one core): "
@@ -656,6 +717,9 @@ def bench(server: Server, args: argparse.Namespace) -> bool:
         f" {lots} of {expected} lots in the mirror: "
         + ("every write mined and mirrored" if every else "NOT every write mined and mirrored")
     )
+    if args.lone_writes > 0:
+        run_lone_writes(server, coop, args.lone_writes)
+    floor_rate = run_floor(server, coop, args) if args.floor_seconds > 0 else None
     # Raw last: a burst of concurrent sends can stall Anvil's automine for good (see
     # raw_baseline), which must not happen under the server's own transactions.
     raw = run_raw(server, args.clients, args.raw_txs)
@@ -668,6 +732,12 @@ def bench(server: Server, args: argparse.Namespace) -> bool:
         f"writes mined (load + drain): {mined_rate:8.1f} /s   ratio {mined_rate / raw:.2f} of raw"
     )
     print(f"raw accepted:                {raw:8.1f} tx/s")
+    if floor_rate is not None:
+        # What the web framework costs per answer; a write's own work comes on top.
+        print(
+            f"server floor (404, no route): {floor_rate:7.1f} /s   ratio {floor_rate / raw:.2f}"
+            " of raw (the framework's cost per answer; a write's work comes on top)"
+        )
     targets = []
     if stats.latency["read"]:  # --readers 0: a write-only run has no read target
         read_p99 = 1000 * quantile(sorted(stats.latency["read"]), 0.99)
@@ -708,6 +778,18 @@ def main() -> int:
     parser.add_argument("--farmers", type=int, default=4, help="farmers enrolled before the load")
     parser.add_argument("--seed-lots", type=int, default=20, help="lots recorded before the load")
     parser.add_argument("--raw-txs", type=int, default=2000, help="pre-signed raw transfers")
+    parser.add_argument(
+        "--lone-writes",
+        type=int,
+        default=20,
+        help="writes made one at a time with ?wait=true after the drain (latency); 0: none",
+    )
+    parser.add_argument(
+        "--floor-seconds",
+        type=float,
+        default=5.0,
+        help="seconds of the server's floor (a path with no route), after the drain; 0: none",
+    )
     parser.add_argument("--drain-timeout", type=float, default=600.0, help="seconds, at most")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds, at most")
     parser.add_argument("--workers", type=int, help="KONBIT_WEB_WORKERS (default: per core)")

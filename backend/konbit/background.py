@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 
 from konbit import logs
+from konbit.outbox.wake import WakeListener
 from konbit.processes import Supervised, freeze_startup_heap, watch_parent
 from konbit.runtime import Runtime
 from konbit.settings import Settings
@@ -28,30 +29,37 @@ def start(runtime: Runtime, stop: threading.Event) -> list[threading.Thread]:
     # The mirror asks the outbox to reconcile with the chain when it sees a reorg or a
     # reset (blocks lost: their transactions are sent again).
     reconcile = threading.Event()
+    # The worker wakes the mirror when it has recorded receipts: their blocks are there.
+    mined = threading.Event()
     return [
-        _start_worker(runtime, stop, reconcile),
-        _start_mirror(runtime, stop, reconcile),
+        _start_worker(runtime, stop, reconcile, mined),
+        _start_mirror(runtime, stop, reconcile, mined),
         *sms.start(runtime, stop),
     ]
 
 
 def _start_worker(
-    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
+    runtime: Runtime, stop: threading.Event, reconcile: threading.Event, mined: threading.Event
 ) -> threading.Thread:
     def run() -> None:
+        # Web workers nudge it when they record a write (konbit.outbox.wake).
+        wake = WakeListener(runtime.settings.effective_database_url)
         delay = 0.5
-        while not stop.is_set():
-            try:
-                worker = runtime.worker(reconcile_requests=reconcile)
-            except Exception as exc:  # chain down, no vault table: the API still answers
-                log.warning("outbox worker not started yet (%s); retrying", exc)
-                stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            try:
-                worker.run_forever(stop)
-            finally:
-                worker.close()
+        try:
+            while not stop.is_set():
+                try:
+                    worker = runtime.worker(reconcile_requests=reconcile)
+                except Exception as exc:  # chain down, no vault table: the API still answers
+                    log.warning("outbox worker not started yet (%s); retrying", exc)
+                    stop.wait(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                try:
+                    worker.run_forever(stop, wake=wake, on_finished=mined.set)
+                finally:
+                    worker.close()
+        finally:
+            wake.close()
 
     thread = threading.Thread(target=run, name="outbox-worker", daemon=True)
     thread.start()
@@ -59,12 +67,12 @@ def _start_worker(
 
 
 def _start_mirror(
-    runtime: Runtime, stop: threading.Event, reconcile: threading.Event
+    runtime: Runtime, stop: threading.Event, reconcile: threading.Event, mined: threading.Event
 ) -> threading.Thread:
     """Follow the chain into SQL; waits for a deployment, stops for good on a chain reset."""
     from konbit.mirror.indexer import follow_in_thread
 
-    return follow_in_thread(runtime, stop, on_reorg=lambda _fork: reconcile.set())
+    return follow_in_thread(runtime, stop, on_reorg=lambda _fork: reconcile.set(), wake=mined)
 
 
 def serve(

@@ -15,6 +15,7 @@ from konbit.chain.rpc import RpcClient
 from konbit.db.engine import make_engine
 from konbit.outbox.budget import GasBudget
 from konbit.outbox.sponsor import TopUpSponsor
+from konbit.outbox.wake import Nudge
 from konbit.outbox.worker import OutboxWorker
 from konbit.services.errors import ChainUnavailable
 from konbit.settings import Settings
@@ -48,6 +49,12 @@ class Runtime:
         """Hash of the node's genesis block: which chain instance this is (two local chains
         share a chain id; see konbit.services.chains)."""
         return self.rpc.genesis()
+
+    @cached_property
+    def nudge_outbox(self) -> Nudge:
+        """Call once a write's rows are committed: the outbox worker on this host signs
+        them now rather than at its next poll (konbit.outbox.wake)."""
+        return Nudge(self.settings.effective_database_url)
 
     @cached_property
     def vault(self) -> Vault:

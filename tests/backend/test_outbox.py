@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from konbit.chain.local import LocalChain
 from konbit.db.migrate import upgrade
 from konbit.outbox.models import OutboxTx, TxStatus
 from konbit.outbox.service import IdempotencyConflict, OutboxError, submit
+from konbit.outbox.wake import Nudge, WakeListener
 from konbit.runtime import OPERATOR_KIND, Runtime
 from konbit.settings import Settings
 
@@ -318,3 +320,43 @@ def test_transactions_mined_while_the_restarted_worker_reconciles_get_no_filler(
     assert not [r for r in env.rows() if r.sender == sender and r.function == "nonce-filler"]
     assert env.w3.eth.get_transaction_count(sender) == 4  # type: ignore[arg-type]
     assert env.contracts.stablecoin.functions.balanceOf(sink).call() == 4
+
+
+def test_an_idle_worker_signs_a_nudged_write_at_once_not_at_its_next_poll(env: Env) -> None:
+    """konbit.outbox.wake: a web worker nudges the outbox once a write is committed. With
+    a poll of a minute, only the nudge can explain a row signed within seconds."""
+    (sender,) = env.new_senders(1)
+    url = env.settings.effective_database_url
+    wake = WakeListener(url)
+    assert wake.listening
+    worker = env.runtime.worker()
+    stop = threading.Event()
+    finished = threading.Event()
+    loop = threading.Thread(
+        target=worker.run_forever,
+        args=(stop, 60.0),
+        kwargs={"wake": wake, "on_finished": finished.set},
+    )
+    _faucet(env, "before-start", sender, sender, 1)  # the first pass mines it, then idles
+    loop.start()
+    try:
+        assert finished.wait(30)
+        (first,) = env.rows("before-start")
+        assert first.status == TxStatus.MINED
+        time.sleep(1.0)  # the pass after it finds nothing: the worker waits its minute
+        _faucet(env, "nudged", sender, sender, 2)
+        time.sleep(1.0)
+        (row,) = env.rows("nudged")
+        assert row.status == TxStatus.QUEUED  # idle for a minute: nobody looked yet
+        finished.clear()
+        Nudge(url)()
+        assert finished.wait(20)
+        (row,) = env.rows("nudged")
+        assert row.status == TxStatus.MINED
+    finally:
+        stop.set()
+        Nudge(url)()  # ends the wait at once
+        loop.join(timeout=30)
+        worker.close()
+        wake.close()
+    assert not loop.is_alive()

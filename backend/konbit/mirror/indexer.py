@@ -282,14 +282,24 @@ class Mirror:
         self.clear()
         return self.sync()
 
-    def follow(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
-        """Sync until ``stop`` is set; a chain reset ends the loop, other errors are retried."""
+    def follow(
+        self,
+        stop: threading.Event,
+        poll_seconds: float = 1.0,
+        *,
+        wake: threading.Event | None = None,
+    ) -> None:
+        """Sync until ``stop`` is set; a chain reset ends the loop, other errors are retried.
+        Between syncs, wait ``poll_seconds``, or less when ``wake`` is set (the outbox
+        worker sets it when it has recorded receipts: new blocks to apply)."""
         try:
-            self._follow(stop, poll_seconds)
+            self._follow(stop, poll_seconds, wake)
         finally:
             self.close()
 
-    def _follow(self, stop: threading.Event, poll_seconds: float) -> None:
+    def _follow(
+        self, stop: threading.Event, poll_seconds: float, wake: threading.Event | None
+    ) -> None:
         while not stop.is_set():
             try:
                 result = self.sync()
@@ -309,7 +319,10 @@ class Mirror:
                 stop.wait(max(poll_seconds, 1.0))
             except Exception:
                 log.exception("mirror: sync failed; retrying")
-            stop.wait(poll_seconds)
+            if wake is None:
+                stop.wait(poll_seconds)
+            elif wake.wait(poll_seconds):
+                wake.clear()  # before the sync: a block mined during it wakes the next wait
 
     def apply_range(self, from_block: int, to_block: int) -> int:
         """Fetch and apply the logs of [from_block, to_block]; blocks at or below the cursor
@@ -711,9 +724,14 @@ def clear_mirror(conn: Connection) -> None:
 
 
 def follow_in_thread(
-    runtime: Any, stop: threading.Event, *, on_reorg: ReorgListener | None = None
+    runtime: Any,
+    stop: threading.Event,
+    *,
+    on_reorg: ReorgListener | None = None,
+    wake: threading.Event | None = None,
 ) -> threading.Thread:
-    """Run the mirror's follow loop in a daemon thread (used by ``konbit run``)."""
+    """Run the mirror's follow loop in a daemon thread (used by ``konbit run``); ``wake``
+    cuts its pause short (see :meth:`Mirror.follow`)."""
 
     def run() -> None:
         while not stop.is_set():
@@ -724,7 +742,7 @@ def follow_in_thread(
                 stop.wait(runtime.settings.mirror_poll_seconds * 5)
                 continue
             try:
-                mirror.follow(stop, runtime.settings.mirror_poll_seconds)
+                mirror.follow(stop, runtime.settings.mirror_poll_seconds, wake=wake)
             except MirrorResetError as exc:
                 log.error("mirror stopped: %s", exc)
                 return

@@ -84,6 +84,7 @@ from konbit.chain.contracts import DecodedError, ErrorDecoder
 from konbit.chain.rpc import RpcClient, RpcError
 from konbit.outbox.models import IN_FLIGHT, PENDING, OutboxSender, OutboxTx, TxStatus, utcnow
 from konbit.outbox.service import request_hash
+from konbit.outbox.wake import WakeListener
 
 log = logging.getLogger(__name__)
 
@@ -318,12 +319,29 @@ class OutboxWorker:
             if not worked:
                 time.sleep(poll)
 
-    def run_forever(self, stop: threading.Event, poll: float = 0.2) -> None:
+    def run_forever(
+        self,
+        stop: threading.Event,
+        poll: float = 0.2,
+        *,
+        wake: WakeListener | None = None,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
+        """Pass after pass until ``stop``; idle, wait ``poll`` or until ``wake`` hears a
+        write recorded. ``on_finished``: called after a pass that finished rows (the
+        mirror wakes up for their blocks)."""
         log.info("outbox worker %s started", self.worker_id)
         while not stop.is_set():
             try:
-                if not self.run_once():
-                    stop.wait(poll)
+                finished = self.run_once()
+                if finished and on_finished is not None:
+                    on_finished()
+                if not finished:
+                    # A nudge sent during the pass is still queued: no write waits a poll.
+                    if wake is not None:
+                        wake.wait(stop, poll)
+                    else:
+                        stop.wait(poll)
             except Exception as exc:  # keep serving; every row keeps its state
                 # The node may have been down, or restarted from an older state: look at
                 # the whole outbox again once it answers.

@@ -169,6 +169,8 @@ def perform(
             claim.tx_ids_json = json.dumps([r.id for r in rows])
             session.add(claim)
         session.commit()
+    if rows:
+        runtime.nudge_outbox()
     if write.after_commit is not None:
         write.after_commit()
     return Outcome(transactions=rows, created=created)

@@ -80,4 +80,5 @@ def submit_signed(
             session.add(row)
             session.commit()
             session.refresh(row)
+            runtime.nudge_outbox()  # its receipt is recorded now, not at the next poll
     return TxView.of(row)
