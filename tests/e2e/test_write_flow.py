@@ -523,6 +523,31 @@ def test_replay_returns_the_first_answer(world: World) -> None:
     assert api.counts() == counts
 
 
+def test_a_key_used_on_another_chain_instance_is_refused_not_replayed(world: World) -> None:
+    """A local node started afresh is a new chain instance: a retry under a key whose
+    first write went to the old one is a 409 saying so, not a replay of "done" for a
+    write this chain never saw; nothing is recorded."""
+    api = world.api
+    exporter = api.client(api.keys[Role.EXPORTER])
+    key, body = idem(), world.order_body()
+    first = ok(exporter.post("/exporter/orders", params=WAIT, json=body, headers=key))
+    old_chain = "0x" + "ab" * 32
+    with Session(api.runtime.engine) as session:  # as if recorded before the node's restart
+        for row in session.exec(select(OutboxTx).where(col(OutboxTx.id).in_(tx_ids(first)))):
+            row.chain_genesis = old_chain
+            session.add(row)
+        session.commit()
+    counts = api.counts()
+
+    again = refused(exporter.post("/exporter/orders", json=body, headers=key))
+
+    assert again["field"] == "Idempotency-Key"
+    assert "another chain instance" in again["detail"] and old_chain[:10] in again["detail"]
+    assert api.counts() == counts
+    fresh = ok(exporter.post("/exporter/orders", json=body, headers=idem()), 202)
+    assert fresh["replayed"] is False
+
+
 @pytest.mark.parametrize("kind", ["farmer with a phone", "organisation with its own wallet"])
 def test_replay_of_a_write_with_a_unique_field(world: World, kind: str) -> None:
     """A retry of an enrolment with a phone (or of an onboarding with an address) under the

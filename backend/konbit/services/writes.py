@@ -212,6 +212,16 @@ def replay(runtime: Runtime, scope: str, key: str, digest: str) -> Outcome | Non
             if ids
             else []
         )
+        elsewhere = {r.chain_genesis for r in rows} - {None, runtime.genesis}
+        if elsewhere:
+            # A local node restarted as a new chain: the first answer's transactions are on
+            # the old one. Replaying it would say "done" for a write this chain never saw.
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was used on another chain instance (genesis"
+                f" {min(elsewhere)[:10]}..., before the node was started afresh); its write is"
+                " not on this chain: send it again with a new key",
+                field="Idempotency-Key",
+            )
         return Outcome(
             transactions=list(rows), created=json.loads(claim.answer_json), replayed=True
         )
