@@ -212,7 +212,7 @@ def replay(runtime: Runtime, scope: str, key: str, digest: str) -> Outcome | Non
             if ids
             else []
         )
-        elsewhere = {r.chain_genesis for r in rows} - {None, runtime.genesis}
+        elsewhere = {r.chain_genesis for r in rows if r.chain_genesis} - {runtime.genesis}
         if elsewhere:
             # A local node restarted as a new chain: the first answer's transactions are on
             # the old one. Replaying it would say "done" for a write this chain never saw.
