@@ -304,7 +304,11 @@ class Mirror:
             try:
                 result = self.sync()
                 if result.events or result.reorgs:
-                    log.info(
+                    # Following the head is routine (a line per block would flood the log
+                    # under load); catching up and reorgs are worth a line.
+                    routine = result.chunks <= 1 and not result.reorgs
+                    log.log(
+                        logging.DEBUG if routine else logging.INFO,
                         "mirror: %d events in %d chunks, %d reorgs, at block %d",
                         result.events,
                         result.chunks,
