@@ -142,6 +142,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
+    from konbit.outbox.wake import WakeListener
     from konbit.runtime import Runtime
 
     runtime = Runtime(settings)
@@ -151,7 +152,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             worker.drain(timeout=args.timeout)
             print("outbox drained: nothing pending")
         else:
-            worker.run_forever(threading.Event())
+            wake = WakeListener(settings.effective_database_url)
+            try:
+                worker.run_forever(threading.Event(), wake=wake)
+            finally:
+                wake.close()
     finally:
         worker.close()
         runtime.close()

@@ -20,6 +20,7 @@ import logging
 import select
 import socket
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +56,34 @@ class Nudge:
                 self._socket = None
 
 
+#: How often a listener whose socket was taken tries again (the background process that
+#: held it may be on its way out: ``konbit run`` starts the next one meanwhile).
+RETRY_BIND_SECONDS = 5.0
+
+
 class WakeListener:
     """The worker's side: waits for a nudge or a timeout, whichever comes first."""
 
     def __init__(self, database_url: str) -> None:
-        self._socket: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._address = address(database_url)
+        self._socket: socket.socket | None = None
+        self._next_bind = 0.0
+        self._bind(first=True)
+
+    def _bind(self, *, first: bool = False) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            self._socket.bind(address(database_url))
+            sock.bind(self._address)
         except OSError as exc:  # another worker of this database on this host has it
-            log.info("outbox worker polls only: its wake-up socket is taken (%s)", exc)
-            self._socket.close()
-            self._socket = None
-        else:
-            self._socket.setblocking(False)
+            sock.close()
+            self._next_bind = time.monotonic() + RETRY_BIND_SECONDS
+            if first:
+                log.info("outbox worker polls for now: its wake-up socket is taken (%s)", exc)
+            return
+        sock.setblocking(False)
+        self._socket = sock
+        if not first:
+            log.info("outbox worker listens for wake-ups again")
 
     @property
     def listening(self) -> bool:
@@ -75,6 +91,8 @@ class WakeListener:
 
     def wait(self, stop: threading.Event, timeout: float) -> None:
         """Return on a nudge, when ``timeout`` has passed, or (within ``timeout``) on ``stop``."""
+        if self._socket is None and time.monotonic() >= self._next_bind:
+            self._bind()
         if self._socket is None:
             stop.wait(timeout)
             return
@@ -95,3 +113,4 @@ class WakeListener:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+        self._next_bind = float("inf")  # closed for good
