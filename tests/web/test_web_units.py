@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from konbit.web import i18n, svg
+import pytest
+from starlette.datastructures import FormData
+
+from konbit.services.errors import InvalidInput
+from konbit.web import dashboards, i18n, svg
 from konbit.web.rendering import area
 from konbit.web.trace import wants_html
 
@@ -84,3 +88,47 @@ def test_pictures_are_well_formed_svg() -> None:
         root = ET.fromstring(picture)
         assert root.get("role") == "img"
         assert root.find("{http://www.w3.org/2000/svg}title") is not None
+
+
+@pytest.mark.parametrize(
+    ("typed", "places", "exact"),
+    [
+        ("12.5", 6, 12_500_000),
+        ("12,5", 6, 12_500_000),
+        ("1 250,5", 3, 1_250_500),
+        ("1\u202f250", 3, 1_250_000),
+        ("0.000001", 6, 1),
+        ("7.100000000", 6, 7_100_000),
+        ("42", 0, 42),
+        ("99999999999999999999", 6, 99_999_999_999_999_999_999 * 10**6),
+    ],
+)
+def test_a_number_typed_on_a_form_is_exact(typed: str, places: int, exact: int) -> None:
+    form = FormData([("amount", typed)])
+    assert dashboards._decimal(form, "amount", places) == exact
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "abc",
+        "-5",
+        "1e999999",
+        "1e5",
+        "NaN",
+        "Infinity",
+        "sNaN",
+        "1_000",
+        "\u0663",
+        "1.2.3",
+        "0.0000001",
+        "1,250.50",
+        "9" * 31,
+    ],
+)
+def test_a_number_a_form_cannot_take_is_a_422_naming_the_field(typed: str) -> None:
+    """Before, "1e999999" overflowed Decimal (an uncaught decimal.Overflow: a 500)."""
+    with pytest.raises(InvalidInput) as refused:
+        dashboards._decimal(FormData([("amount", typed)]), "amount", 6)
+    assert refused.value.field == "amount"

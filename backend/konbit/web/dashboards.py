@@ -10,10 +10,10 @@ a form error, from the service's own message.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from eth_utils import keccak
@@ -709,16 +709,24 @@ def _int(form: FormData, name: str) -> int:
     return int(value)
 
 
+#: A number as people type it on a form: digits, and a decimal point or comma. Not what
+#: Python's Decimal also reads (``1e999999``, ``NaN``, ``1_000``, other scripts' digits).
+_NUMBER = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?")
+#: Thousands separators people put in (French and Kreyòl write ``1 250,5``).
+_SPACES = str.maketrans("", "", " \u00a0\u202f")
+
+
 def _decimal(form: FormData, name: str, places: int) -> int:
-    """``"12.5"`` with ``places`` decimals as an exact integer (USD -> minor units, kg -> g)."""
-    value = _text(form, name).replace(",", ".")
-    try:
-        amount = Decimal(value).scaleb(places)
-    except InvalidOperation:
-        raise InvalidInput(f"{name} must be a number", field=name) from None
-    if not amount.is_finite() or amount < 0 or amount != amount.to_integral_value():
-        raise InvalidInput(f"{name} has too many decimals or is negative", field=name)
-    return int(amount)
+    """``"12.5"`` or ``"1 250,5"`` with ``places`` decimals as an exact integer (USD ->
+    minor units, kg -> g)."""
+    value = _text(form, name).translate(_SPACES).replace(",", ".")
+    if not _NUMBER.fullmatch(value):
+        raise InvalidInput(f"{name} must be a number like 12.5", field=name)
+    whole, _, fraction = value.partition(".")
+    if len(fraction.rstrip("0")) > places:
+        raise InvalidInput(f"{name} has more than {places} decimals", field=name)
+    scale: int = 10**places
+    return int(whole) * scale + int(fraction.ljust(places, "0")[:places] or "0")
 
 
 def _phone(runtime: Runtime, form: FormData, name: str) -> str | None:
