@@ -31,7 +31,7 @@ from konbit.outbox.models import OutboxSender, OutboxTx, TxStatus
 from konbit.outbox.service import submit
 from konbit.paths import PROJECT_ROOT
 from konbit.runtime import Runtime
-from konbit.services.chains import ChainMismatch, bind, forget, report
+from konbit.services.chains import ChainMismatch, bind, forget, report, unsupported
 from konbit.services.deploy import deploy
 from konbit.settings import Settings
 
@@ -546,3 +546,14 @@ def test_chain_reset_starts_a_new_managed_chain(tmp_path: Path) -> None:
         _full_book(AddressBook.path(data_dir, 31337, after))
     finally:
         _konbit(env, "chain", "down")
+
+
+def test_ganache_is_refused_by_name_and_anvil_is_not(anvil: LocalChain) -> None:
+    """Ganache re-executes a resent transaction (../shared/TOOLCHAIN.md): Konbit refuses it
+    at bind, with why and what to run instead, rather than half work on it."""
+    ganache = "Ganache/v7.9.2/EthereumJS TestRPC/v7.9.2/ethereum-js"
+    why = unsupported(ganache)
+    assert why is not None and "resent transaction" in why
+    real = rpc_call(anvil.url, "web3_clientVersion")
+    assert "anvil" in real.lower() and unsupported(real) is None
+    assert unsupported("HardhatNetwork/2.22.0/@ethereumjs/vm/7.0.0") is None

@@ -50,6 +50,7 @@ from sqlmodel import Session, col, select
 
 from konbit.chain.contracts import AddressBook
 from konbit.chain.local import ChainError
+from konbit.chain.rpc import RpcError
 from konbit.db.models import ChainNamespace
 from konbit.mirror.indexer import clear_mirror
 from konbit.mirror.models import MirrorCursor, RoleGrant
@@ -100,6 +101,41 @@ class ChainMismatch(ChainError):
         self.node = node
 
 
+#: Nodes Konbit does not run on, by the name in their ``web3_clientVersion``, and why.
+UNSUPPORTED_NODES = {
+    "ganache": (
+        "Ganache (archived upstream since 2023) executes a resent transaction again, which"
+        " breaks the outbox's guarantee that each write lands once, and has no"
+        " eth_simulateV1 to judge a write whole before it is recorded"
+    ),
+}
+
+
+class UnsupportedNode(ChainError):
+    """The node is of a kind Konbit refuses to write to (see ``UNSUPPORTED_NODES``)."""
+
+
+def unsupported(client_version: str) -> str | None:
+    """Why Konbit refuses a node whose ``web3_clientVersion`` is ``client_version``."""
+    name = client_version.lower()
+    return next((why for key, why in UNSUPPORTED_NODES.items() if key in name), None)
+
+
+def check_node(runtime: Runtime) -> None:
+    """Raise :class:`UnsupportedNode` for a node Konbit cannot keep its promises on."""
+    try:
+        client = str(runtime.rpc.call("web3_clientVersion"))
+    except RpcError:
+        return  # a node that does not say: judged by what it does
+    why = unsupported(client)
+    if why is not None:
+        raise UnsupportedNode(
+            f"the node at {runtime.settings.effective_rpc_url} is {client}: {why}. Use"
+            " Anvil: `konbit run` without KONBIT_RPC_URL starts one from the project's npm"
+            " tools (or run `npx anvil --chain-id 31337` and point KONBIT_RPC_URL at it)."
+        )
+
+
 @dataclass(frozen=True)
 class Binding:
     """What :func:`bind` found and did."""
@@ -119,8 +155,10 @@ def bind(runtime: Runtime) -> Binding:
     """Make the node's chain instance the one the database follows (see the module doc).
 
     Raises :class:`ChainMismatch` for a new instance of a non-local chain when the
-    database has state for another. Needs the schema at head (``konbit db upgrade``).
+    database has state for another, :class:`UnsupportedNode` for a node Konbit refuses.
+    Needs the schema at head (``konbit db upgrade``).
     """
+    check_node(runtime)
     chain = node_chain(runtime)
     with Session(runtime.engine) as session:
         known = {n.genesis_hash: n for n in session.exec(select(ChainNamespace)).all()}

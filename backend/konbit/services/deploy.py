@@ -18,6 +18,7 @@ from eth_utils import keccak, to_checksum_address
 from sqlmodel import Session, select
 
 from konbit.chain.contracts import AddressBook, KonbitContracts, load_artifact
+from konbit.chain.rpc import RpcClient, RpcError
 from konbit.db.models import Deployment
 from konbit.outbox.models import OutboxTx, TxStatus
 from konbit.outbox.service import submit
@@ -78,12 +79,38 @@ def _hash(hex_data: str) -> str:
     return "0x" + keccak(hexstr=hex_data).hex()
 
 
+#: How each development node sets an account's balance: Anvil (Hardhat's name too),
+#: Hardhat, Ganache.
+SET_BALANCE_METHODS = ("anvil_setBalance", "hardhat_setBalance", "evm_setAccountBalance")
+
+
+def set_local_balance(rpc: RpcClient, account: str, wei: int) -> None:
+    """Give ``account`` ``wei`` on a development node, whichever kind it is."""
+    for method in SET_BALANCE_METHODS:
+        try:
+            rpc.call(method, account, hex(wei))
+            return
+        except RpcError as exc:
+            if not _unknown_method(exc):
+                raise
+    raise DeployError(
+        "this development node sets no balances (none of "
+        + ", ".join(SET_BALANCE_METHODS)
+        + f"): fund the operator {account} yourself"
+    )
+
+
+def _unknown_method(error: RpcError) -> bool:
+    text = error.message.lower()
+    return error.code == -32601 or "not available" in text or "does not exist" in text
+
+
 def ensure_operator(runtime: Runtime, *, local: bool) -> str:
     """The operator's custodial address; created on first use, funded on local chains."""
     operator = runtime.operator() or runtime.vault.create_account(OPERATOR_KIND, "operator")
     balance = int(runtime.rpc.call("eth_getBalance", operator, "latest"), 16)
     if local and balance < LOCAL_OPERATOR_BALANCE // 2:
-        runtime.rpc.call("anvil_setBalance", operator, hex(LOCAL_OPERATOR_BALANCE))
+        set_local_balance(runtime.rpc, operator, LOCAL_OPERATOR_BALANCE)
     elif balance == 0:
         raise DeployError(f"the operator {operator} has no native coin to pay gas: fund it first")
     return operator
