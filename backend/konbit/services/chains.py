@@ -104,8 +104,9 @@ class ChainMismatch(ChainError):
 #: Nodes Konbit does not run on, by the name in their ``web3_clientVersion``, and why.
 UNSUPPORTED_NODES = {
     "ganache": (
-        "Ganache (archived upstream since 2023) executes a resent transaction again, which"
-        " breaks the outbox's guarantee that each write lands once, and has no"
+        "Ganache (archived upstream since 2023) executes a resent raw transaction again"
+        " (seen with nonce 0), which breaks the outbox's guarantee that each write lands"
+        " once, and has no"
         " eth_simulateV1 to judge a write whole before it is recorded"
     ),
 }
