@@ -553,7 +553,7 @@ def test_ganache_is_refused_by_name_and_anvil_is_not(anvil: LocalChain) -> None:
     at bind, with why and what to run instead, rather than half work on it."""
     ganache = "Ganache/v7.9.2/EthereumJS TestRPC/v7.9.2/ethereum-js"
     why = unsupported(ganache)
-    assert why is not None and "resent transaction" in why
+    assert why is not None and "resent raw transaction" in why
     real = rpc_call(anvil.url, "web3_clientVersion")
     assert "anvil" in real.lower() and unsupported(real) is None
     assert unsupported("HardhatNetwork/2.22.0/@ethereumjs/vm/7.0.0") is None
