@@ -9,9 +9,11 @@ a form error, from the service's own message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -977,8 +979,25 @@ async def do(name: str, request: Request) -> Response:
         )
     if isinstance(result, dict):
         return await _dashboard(request, actor, session_row.csrf_token, shown=result)
+    await _settle(request, actor, [r.id for r in result.transactions if r.id is not None])
     ids = ",".join(str(r.id) for r in result.transactions)
     return RedirectResponse(f"/app/{PAGES[actor.role]}?tx={ids}", status_code=303)
+
+
+#: A form's transactions are usually mined and mirrored within tens of milliseconds (the
+#: write nudges the outbox): waiting this long first, the page it leads to shows them done
+#: instead of a pending panel that reloads the page a second later.
+SETTLE_SECONDS = 1.5
+
+
+async def _settle(request: Request, actor: Actor, ids: list[int]) -> None:
+    if not ids:
+        return
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        if (await run_in_threadpool(_tx_rows, request, actor, ids)).final:
+            return
+        await asyncio.sleep(0.03)
 
 
 # ---------------------------------------------------------------------- label sheets
