@@ -544,3 +544,29 @@ def test_operator_issues_a_key_and_adds_a_user(ledger: dict[str, Any], browser: 
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     finally:
         q.close()
+
+
+def test_the_pending_panel_refreshes_itself_until_mined(
+    ledger: dict[str, Any], browser: Any
+) -> None:
+    """A form's transaction not mined within the form's wait (mining paused here, so that
+    it is a fact, not a race) shows as pending; the panel polls by itself (htmx) and the
+    page shows it done once the node mines it."""
+    api, season = ledger["api"], ledger["season"]
+    rpc = api.runtime.rpc
+    p = sign_in(browser, api.url, season["api_keys"]["cooperative"])
+    try:
+        rpc.call("evm_setAutomine", False)
+        try:
+            p.page.fill("#farmer-name", "Marie Pending")
+            p.page.click("text=Enrol farmer")
+            p.page.wait_for_selector("#pending [data-status]", timeout=30_000)
+            assert p.page.locator("#pending-done").count() == 0
+            assert p.page.locator("#pending[hx-get]").count() == 1  # it polls
+        finally:
+            rpc.call("evm_setAutomine", True)
+            rpc.call("evm_mine")
+        wait_mined(p)
+        assert "Marie Pending" in p.page.inner_text("main")
+    finally:
+        p.close()
