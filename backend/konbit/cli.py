@@ -121,7 +121,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             # chain that is there now, as a new `konbit run` would.
             log.warning(
                 "the node at %s is another chain now (genesis %s -> %s): binding it",
-                settings.effective_rpc_url,
+                settings.shown_rpc_url,
                 genesis,
                 replaced,
             )
@@ -171,7 +171,7 @@ def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
     runtime = Runtime(settings)
     try:
         upgrade(runtime.engine)
-        print(f"deploying to chain {runtime.chain_id} at {settings.effective_rpc_url}")
+        print(f"deploying to chain {runtime.chain_id} at {settings.shown_rpc_url}")
         deploy(runtime, local=True if args.local else None)
     finally:
         runtime.close()

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -201,6 +202,14 @@ class Settings(BaseModel):
     @property
     def effective_rpc_url(self) -> str:
         return self.rpc_url or f"http://{self.chain_host}:{self.chain_port}"
+
+    @property
+    def shown_rpc_url(self) -> str:
+        """The node's URL for messages and logs: scheme, host and port only. Providers put
+        API keys in the path, the query or the user part (``/v2/<key>``)."""
+        parts = urlsplit(self.effective_rpc_url)
+        shown = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return shown + ("/..." if parts.path.strip("/") or parts.query else "")
 
     @property
     def effective_database_url(self) -> str:

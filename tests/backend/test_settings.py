@@ -121,3 +121,21 @@ def test_the_command_line_warns_of_a_mistyped_variable(tmp_path: Path) -> None:
         "konbit: warning: KONBIT_CHAIN_URL is not a Konbit setting and is ignored;"
         " did you mean KONBIT_RPC_URL?" in done.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (None, "http://127.0.0.1:8545"),
+        ("http://127.0.0.1:8645", "http://127.0.0.1:8645"),
+        ("https://eth-mainnet.example.org/v2/SECRETKEY", "https://eth-mainnet.example.org/..."),
+        ("https://user:SECRETKEY@rpc.example.org:8443", "https://rpc.example.org:8443"),
+        ("https://rpc.example.org/?apikey=SECRETKEY", "https://rpc.example.org/..."),
+    ],
+)
+def test_the_node_url_in_messages_never_shows_a_key(url: str | None, shown: str) -> None:
+    """Providers put API keys in the path, the user part or the query of the node's URL;
+    messages and logs show scheme, host and port only."""
+    s = Settings.load(env_file=None, environ={}, **({"rpc_url": url} if url else {}))
+    assert s.shown_rpc_url == shown
+    assert "SECRETKEY" not in s.shown_rpc_url

@@ -109,7 +109,7 @@ def cmd_chain(settings: Settings, args: argparse.Namespace) -> int:
         found = probe(settings.effective_rpc_url)
         status = ChainStatus(
             running=found is not None,
-            url=settings.effective_rpc_url,
+            url=settings.shown_rpc_url,
             chain_id=found[0] if found else None,
             block_number=found[1] if found else None,
         )
@@ -164,19 +164,19 @@ def _chain_reset(settings: Settings, chain: LocalChain, args: argparse.Namespace
     from konbit.services.chains import bind, forget, known_chains
     from konbit.settings import LOCAL_CHAIN_IDS
 
-    url = settings.effective_rpc_url
+    url, shown = settings.effective_rpc_url, settings.shown_rpc_url
     found = probe(url)
     if settings.managed_chain:
         chain_id = found[0] if found else settings.chain_id
     elif found is None:
-        print(f"konbit chain reset: no node answers at {url}", file=sys.stderr)
+        print(f"konbit chain reset: no node answers at {shown}", file=sys.stderr)
         return 1
     else:
         chain_id = found[0]
     local = chain_id in LOCAL_CHAIN_IDS
     if not local and not args.forget:
         print(
-            f"konbit chain reset: chain {chain_id} at {url} is not a local chain (ids "
+            f"konbit chain reset: chain {chain_id} at {shown} is not a local chain (ids "
             f"{', '.join(map(str, sorted(LOCAL_CHAIN_IDS)))}): konbit cannot make it anew. "
             "If the chain this database followed is gone for good, `konbit chain reset "
             "--forget` forgets its state here and follows the node's chain.",
@@ -186,7 +186,7 @@ def _chain_reset(settings: Settings, chain: LocalChain, args: argparse.Namespace
     managed = settings.managed_chain and local
     if found is not None and managed and chain.recorded_pid() is None:
         print(
-            f"konbit chain reset: a node konbit did not start listens on {url}: stop it, "
+            f"konbit chain reset: a node konbit did not start listens on {shown}: stop it, "
             "or set KONBIT_RPC_URL to it",
             file=sys.stderr,
         )
@@ -195,7 +195,7 @@ def _chain_reset(settings: Settings, chain: LocalChain, args: argparse.Namespace
         f"stop the local chain in {chain.state_dir}, delete its blocks and start a new one; "
         "forget its contracts and transactions in this database"
         if managed
-        else f"forget this database's contracts and transactions for the chain at {url}"
+        else f"forget this database's contracts and transactions for the chain at {shown}"
         + ("" if local else " and for the chain it followed before")
     )
     if not args.yes:

@@ -131,7 +131,7 @@ def check_node(runtime: Runtime) -> None:
     why = unsupported(client)
     if why is not None:
         raise UnsupportedNode(
-            f"the node at {runtime.settings.effective_rpc_url} is {client}: {why}. Use"
+            f"the node at {runtime.settings.shown_rpc_url} is {client}: {why}. Use"
             " Anvil: `konbit run` without KONBIT_RPC_URL starts one from the project's npm"
             " tools (or run `npx anvil --chain-id 31337` and point KONBIT_RPC_URL at it)."
         )
@@ -186,7 +186,7 @@ def bind(runtime: Runtime) -> Binding:
             raise ChainMismatch(
                 bound,
                 chain,
-                runtime.settings.effective_rpc_url,
+                runtime.settings.shown_rpc_url,
                 _database(runtime),
             )
         if active is not None:

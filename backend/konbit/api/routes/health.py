@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -12,7 +11,6 @@ from sqlalchemy import text
 from konbit.api.deps import SessionDep, SettingsDep, Web3Dep
 from konbit.api.routing import ApiRouter
 from konbit.db.engine import database_kind
-from konbit.settings import Settings
 
 router = ApiRouter(tags=["health"])
 
@@ -36,7 +34,7 @@ def healthz(settings: SettingsDep, web3: Web3Dep, session: SessionDep) -> Any:
         chain_id = web3.eth.chain_id
         latest = web3.eth.block_number
     except Exception:
-        return _unavailable("chain", f"no answer from the chain node at {_safe_url(settings)}")
+        return _unavailable("chain", f"no answer from the chain node at {settings.shown_rpc_url}")
     try:
         session.exec(text("SELECT 1"))  # type: ignore[call-overload]
     except Exception:
@@ -56,9 +54,3 @@ def _unavailable(part: str, detail: str) -> JSONResponse:
             "part": part,
         },
     )
-
-
-def _safe_url(settings: Settings) -> str:
-    """The RPC URL without credentials or path (some providers put an API key there)."""
-    parts = urlsplit(settings.effective_rpc_url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
