@@ -564,8 +564,9 @@ def ok_count(stats: Stats, kind: str) -> int:
     return sum(n for code, n in stats.codes[kind].items() if code.startswith("2"))
 
 
-def run_raw(server: Server, clients: int, n: int) -> float:
-    """Prints the raw figures; returns accepted transfers per second."""
+def run_raw(server: Server, clients: int, n: int) -> tuple[float, float]:
+    """Prints the raw figures; returns accepted transfers per second, and Anvil's CPU
+    seconds per accepted transfer."""
     block0 = int(rpc(server.chain_url, "eth_blockNumber"), 16)
     bodies, last = presign(server.chain_url, clients, n)
     cpu0 = server.cpu()
@@ -595,7 +596,7 @@ def run_raw(server: Server, clients: int, n: int) -> float:
         print(f"    ! {line}")
     cpu = {part: cpu1.get(part, 0.0) - cpu0.get(part, 0.0) for part in ("server", "anvil")}
     print_cpu({**cpu, "this client": raw.client_cpu}, raw.total)
-    return accepted / raw.sent
+    return accepted / raw.sent, cpu["anvil"] / max(accepted, 1)
 
 
 def run_lone_writes(server: Server, coop: Cooperative, n: int) -> None:
@@ -722,7 +723,7 @@ def bench(server: Server, args: argparse.Namespace) -> bool:
     floor_rate = run_floor(server, coop, args) if args.floor_seconds > 0 else None
     # Raw last: a burst of concurrent sends can stall Anvil's automine for good (see
     # raw_baseline), which must not happen under the server's own transactions.
-    raw = run_raw(server, args.clients, args.raw_txs)
+    raw, node_per_raw = run_raw(server, args.clients, args.raw_txs)
 
     write_rate, mined_rate = writes / elapsed, writes / (elapsed + drained)
     print(
@@ -732,6 +733,17 @@ def bench(server: Server, args: argparse.Namespace) -> bool:
         f"writes mined (load + drain): {mined_rate:8.1f} /s   ratio {mined_rate / raw:.2f} of raw"
     )
     print(f"raw accepted:                {raw:8.1f} tx/s")
+    if writes:
+        # The node's whole cost of a write (simulation, estimate, send, mining, receipt,
+        # the mirror's logs) against a raw transfer's (admission and mining).
+        node_per_write = cpu["anvil"] / writes
+        print(
+            f"node CPU per write:          {1000 * node_per_write:8.2f} ms   per raw transfer"
+            f" {1000 * node_per_raw:.2f} ms ({node_per_write / max(node_per_raw, 1e-9):.1f}x;"
+            " both until mined"
+            + ("" if not stats.latency["read"] else ", the readers' share included")
+            + ")"
+        )
     if floor_rate is not None:
         # What the web framework costs per answer; a write's own work comes on top.
         print(
