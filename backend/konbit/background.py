@@ -42,10 +42,9 @@ def _start_worker(
     runtime: Runtime, stop: threading.Event, reconcile: threading.Event, mined: threading.Event
 ) -> threading.Thread:
     def run() -> None:
-        # Web workers nudge it when they record a write (konbit.outbox.wake).
-        wake = WakeListener(runtime.settings.effective_database_url)
         delay = 0.5
-        try:
+        # Web workers nudge it when they record a write (konbit.outbox.wake).
+        with WakeListener(runtime.settings.effective_database_url) as wake:
             while not stop.is_set():
                 try:
                     worker = runtime.worker(reconcile_requests=reconcile)
@@ -58,8 +57,6 @@ def _start_worker(
                     worker.run_forever(stop, wake=wake, on_finished=mined.set)
                 finally:
                     worker.close()
-        finally:
-            wake.close()
 
     thread = threading.Thread(target=run, name="outbox-worker", daemon=True)
     thread.start()

@@ -152,11 +152,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             worker.drain(timeout=args.timeout)
             print("outbox drained: nothing pending")
         else:
-            wake = WakeListener(settings.effective_database_url)
-            try:
+            with WakeListener(settings.effective_database_url) as wake:
                 worker.run_forever(threading.Event(), wake=wake)
-            finally:
-                wake.close()
     finally:
         worker.close()
         runtime.close()

@@ -37,6 +37,14 @@ class RpcError(Exception):
         return (RpcError, (self.method, self.code, self.message, self.data))
 
     @property
+    def method_unknown(self) -> bool:
+        """The node has no such method (how Anvil, Hardhat, Geth and Ganache say it)."""
+        text = self.message.lower()
+        return self.code in (-32601, -32600) or any(
+            words in text for words in ("not supported", "not available", "does not exist")
+        )
+
+    @property
     def revert_data(self) -> str | None:
         """The revert payload of a failed call or estimate, as 0x-hex, when the node gave one."""
         data = self.data

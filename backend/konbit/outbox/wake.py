@@ -114,3 +114,9 @@ class WakeListener:
             self._socket.close()
             self._socket = None
         self._next_bind = float("inf")  # closed for good
+
+    def __enter__(self) -> WakeListener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

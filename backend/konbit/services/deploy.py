@@ -91,18 +91,13 @@ def set_local_balance(rpc: RpcClient, account: str, wei: int) -> None:
             rpc.call(method, account, hex(wei))
             return
         except RpcError as exc:
-            if not _unknown_method(exc):
+            if not exc.method_unknown:
                 raise
     raise DeployError(
         "this development node sets no balances (none of "
         + ", ".join(SET_BALANCE_METHODS)
         + f"): fund the operator {account} yourself"
     )
-
-
-def _unknown_method(error: RpcError) -> bool:
-    text = error.message.lower()
-    return error.code == -32601 or "not available" in text or "does not exist" in text
 
 
 def ensure_operator(runtime: Runtime, *, local: bool) -> str:

@@ -297,7 +297,7 @@ def simulate(runtime: Runtime, sender: str, encoded: Sequence[tuple[Call, str, s
     try:
         results = _simulate_v1(runtime, prefix + ours)[len(prefix) :]
     except RpcError as exc:
-        if exc.code in (-32601, -32600) or "not supported" in exc.message.lower():
+        if exc.method_unknown:
             _simulate_by_call(runtime, ours)
             return
         if not prefix:
