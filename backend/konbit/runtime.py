@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from web3 import Web3
@@ -20,6 +20,9 @@ from konbit.outbox.worker import OutboxWorker
 from konbit.services.errors import ChainUnavailable
 from konbit.settings import Settings
 from konbit.vault.service import Vault
+
+if TYPE_CHECKING:
+    from konbit.services.lot_batches import LotBatcher
 
 OPERATOR_KIND = "operator"
 
@@ -98,6 +101,13 @@ class Runtime:
         return contracts
 
     @cached_property
+    def lot_batcher(self) -> LotBatcher:
+        """Records the lots of concurrent requests as one transaction per cooperative."""
+        from konbit.services.lot_batches import LotBatcher  # services build on the runtime
+
+        return LotBatcher(self)
+
+    @cached_property
     def gas_budget(self) -> GasBudget:
         return GasBudget(self.engine, self.settings.gas_budget_wei_per_day)
 
@@ -124,4 +134,6 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if "lot_batcher" in self.__dict__:
+            self.lot_batcher.close()
         self.engine.dispose()

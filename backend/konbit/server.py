@@ -39,6 +39,10 @@ from konbit.sms import background as sms
 
 log = logging.getLogger(__name__)
 
+#: Threads per web worker for writes waiting on a batch: one batch takes up to
+#: konbit.services.lot_batches.MAX_LOTS lots, and fewer threads would cap it.
+BATCHED_THREADS = 100
+
 
 def create_app(
     settings: Settings | None = None, *, background: bool = True, background_elsewhere: bool = False
@@ -58,6 +62,8 @@ def create_app(
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         # Writes have threads of their own (konbit.api.writes).
         app.state.write_threads = CapacityLimiter(settings.write_threads)
+        # Writes joining a batch (konbit.services.lot_batches) wait in their threads for it.
+        app.state.batched_threads = CapacityLimiter(BATCHED_THREADS)
         app.state.settings = settings
         app.state.runtime = runtime
         app.state.engine = runtime.engine

@@ -159,14 +159,25 @@ class WriteRequest:
     def runtime(self) -> Runtime:
         return runtime_of(self.request)
 
-    async def run(self, service: Callable[..., Outcome], *args: Any, **kwargs: Any) -> JSONResponse:
-        """Call ``service(runtime, *args, idempotency_key=..., **kwargs)`` and answer."""
+    async def run(
+        self,
+        service: Callable[..., Outcome],
+        *args: Any,
+        batched: bool = False,
+        **kwargs: Any,
+    ) -> JSONResponse:
+        """Call ``service(runtime, *args, idempotency_key=..., **kwargs)`` and answer.
+
+        ``batched``: the service mostly waits for a batch other threads' requests join
+        (konbit.services.lot_batches); its threads are many, so that a batch can grow.
+        """
         call = functools.partial(
             service, self.runtime, *args, idempotency_key=self.idempotency_key, **kwargs
         )
         # Writes wait on the node (the simulation) and on the database's write lock: in
         # threads of their own, so that reads never queue behind them for a thread.
-        limiter = getattr(self.request.app.state, "write_threads", None)
+        state = self.request.app.state
+        limiter = getattr(state, "batched_threads" if batched else "write_threads", None)
         outcome = await to_thread.run_sync(call, limiter=limiter)
         return await self.answer(outcome)
 

@@ -23,7 +23,15 @@ from konbit.runtime import Runtime
 from konbit.services import parties, validate
 from konbit.services.common import require_role
 from konbit.services.errors import Forbidden, InvalidInput, NotFound
-from konbit.services.writes import Call, Outcome, Write, perform
+from konbit.services.lot_batches import LotRequest
+from konbit.services.writes import (
+    Call,
+    Outcome,
+    Write,
+    check_idempotency_key,
+    earlier_answer,
+    perform,
+)
 
 MAX_BATCH = 200
 MAX_SPLIT = 50
@@ -85,7 +93,7 @@ def seal_plot(cooperative: str, plot: str | None) -> PlotSeal:
     return PlotSeal(area=plot[: validate.AREA_CHARS], commitment=commitment, row=row)
 
 
-def _struct(lot: LotInput, seal: PlotSeal) -> list[object]:
+def lot_struct(lot: LotInput, seal: PlotSeal) -> list[object]:
     return [
         lot.farmer,
         lot.crop,
@@ -98,7 +106,7 @@ def _struct(lot: LotInput, seal: PlotSeal) -> list[object]:
     ]
 
 
-def _with_registered_plots(runtime: Runtime, lots: list[LotInput]) -> list[LotInput]:
+def with_registered_plots(runtime: Runtime, lots: list[LotInput]) -> list[LotInput]:
     """Lots without a plot take their farmer's registered plot."""
     missing = {lot.farmer for lot in lots if lot.plot_geohash is None}
     if not missing:
@@ -125,9 +133,9 @@ def _record(
     payload: dict[str, Any],
     idempotency_key: str | None,
 ) -> Outcome:
-    lots = _with_registered_plots(runtime, lots)
+    lots = with_registered_plots(runtime, lots)
     seals = [seal_plot(actor.organisation, lot.plot_geohash) for lot in lots]
-    structs = [_struct(lot, seal) for lot, seal in zip(lots, seals, strict=True)]
+    structs = [lot_struct(lot, seal) for lot, seal in zip(lots, seals, strict=True)]
     call = (
         Call("Traceability", "recordLot", [structs[0]])
         if operation == "lots.record"
@@ -145,12 +153,30 @@ def _record(
 
 
 def record_lot(
-    runtime: Runtime, actor: Actor, lot: LotInput, *, idempotency_key: str | None = None
+    runtime: Runtime,
+    actor: Actor,
+    lot: LotInput,
+    *,
+    idempotency_key: str | None = None,
+    shared: bool = False,
 ) -> Outcome:
-    """Record one harvest lot for one of the cooperative's farmers."""
+    """Record one harvest lot for one of the cooperative's farmers.
+
+    ``shared``: the lot may go on chain in one ``recordLots`` with lots other requests
+    record at the same moment (:mod:`konbit.services.lot_batches`): the same checks and
+    refusals, far less work per lot under load; its transaction's events are then every
+    lot's, so a caller that reads its own lot's id from them records it alone.
+    """
     require_role(actor, Role.COOPERATIVE)
     lot = lot.checked()
-    return _record(runtime, actor, "lots.record", [lot], asdict(lot), idempotency_key)
+    payload = asdict(lot)
+    if not shared:
+        return _record(runtime, actor, "lots.record", [lot], payload, idempotency_key)
+    first = earlier_answer(runtime, actor, "lots.record", payload, idempotency_key)
+    if first is not None:
+        return first
+    request = LotRequest(actor, "lots.record", lot, payload, check_idempotency_key(idempotency_key))
+    return runtime.lot_batcher.record(request)
 
 
 def record_lots(

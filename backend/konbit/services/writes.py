@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
@@ -33,7 +35,7 @@ from konbit.chain.contracts import konbit_event_decoder
 from konbit.chain.rpc import RpcError
 from konbit.db.raw_query import RawQuery
 from konbit.outbox import service as outbox
-from konbit.outbox.models import PENDING, OutboxRequest, OutboxTx, TxStatus
+from konbit.outbox.models import PENDING, OutboxRequest, OutboxTx, TxStatus, utcnow
 from konbit.runtime import Runtime
 from konbit.services.errors import (
     BudgetSpent,
@@ -125,27 +127,17 @@ def perform(
         require_gas(runtime, sender)
         simulate(runtime, sender, encoded)
     with Session(runtime.engine, expire_on_commit=False) as session:
-        claim: OutboxRequest | None = None
+        claimed: int | None = None
         if key is not None:
-            claim = OutboxRequest(
-                scope=scope, key=key, operation=write.operation, fingerprint=digest
-            )
-            session.add(claim)
-            try:
-                session.flush()
-            except IntegrityError:  # a concurrent duplicate committed first
+            claimed = claim(session, scope, key, write.operation, digest)
+            if claimed is None:  # a concurrent duplicate committed first
                 session.rollback()
-                first = replay(runtime, scope, key, digest)
-                if first is None:
-                    raise IdempotencyConflict(
-                        f"a request with idempotency key {key!r} is still being recorded"
-                    ) from None
-                return first
+                return duplicate_answer(runtime, scope, key, digest)
         created = dict(write.created)
         try:
             if write.effects is not None:
                 created.update(write.effects(session))
-            base = f"req:{claim.id}" if claim is not None else f"once:{uuid.uuid4().hex}"
+            base = f"req:{claimed}" if claimed is not None else f"once:{uuid.uuid4().hex}"
             rows = [
                 outbox.add(
                     session,
@@ -164,16 +156,64 @@ def perform(
         except IntegrityError:
             session.rollback()
             raise Conflict(write.duplicate, field=write.duplicate_field) from None
-        if claim is not None:
-            claim.answer_json = json.dumps(created, default=str)
-            claim.tx_ids_json = json.dumps([r.id for r in rows])
-            session.add(claim)
+        if claimed is not None:
+            answer_claim(session, claimed, created, [r.id for r in rows])
         session.commit()
     if rows:
         runtime.nudge_outbox()
     if write.after_commit is not None:
         write.after_commit()
     return Outcome(transactions=rows, created=created)
+
+
+def claim(session: Session, scope: str, key: str, operation: str, digest: str) -> int | None:
+    """Claim ``(scope, key)`` in ``session``'s transaction: the claim's id, or None when
+    another request holds it (committed: its answer is there to replay). A concurrent
+    claim's transaction is waited for on the unique index, so two never both hold a key.
+
+    ``INSERT ... ON CONFLICT DO NOTHING``, not a savepoint: a claim that loses leaves the
+    rest of the transaction as it was (lots of other requests share it,
+    konbit.services.lot_batches), and SQLite's driver would commit a savepoint opened
+    before anything else in the transaction when it is released.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = (
+        insert(OutboxRequest)
+        .values(
+            scope=scope,
+            key=key,
+            operation=operation,
+            fingerprint=digest,
+            answer_json="{}",
+            tx_ids_json="[]",
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(col(OutboxRequest.id))
+    )
+    claim_id: int | None = session.execute(statement).scalar_one_or_none()
+    return claim_id
+
+
+def answer_claim(
+    session: Session, claim_id: int, created: Mapping[str, Any], tx_ids: Sequence[int | None]
+) -> None:
+    """Store a claimed request's first answer, in the transaction that records it."""
+    session.execute(
+        update(OutboxRequest)
+        .where(col(OutboxRequest.id) == claim_id)
+        .values(answer_json=json.dumps(created, default=str), tx_ids_json=json.dumps(tx_ids))
+    )
+
+
+def duplicate_answer(runtime: Runtime, scope: str, key: str, digest: str) -> Outcome:
+    """For a request whose claim another took: that request's answer, or a 409 while it
+    is still being recorded (or when it was another request)."""
+    first = replay(runtime, scope, key, digest)
+    if first is None:
+        raise IdempotencyConflict(f"a request with idempotency key {key!r} is still being recorded")
+    return first
 
 
 def earlier_answer(
@@ -293,30 +333,47 @@ def encode(runtime: Runtime, calls: Sequence[Call]) -> list[tuple[Call, str, str
 def simulate(runtime: Runtime, sender: str, encoded: Sequence[tuple[Call, str, str]]) -> None:
     """Run the calls as one sequence after what is in flight; raise on the first refusal."""
     ours = [{"from": sender, "to": to, "data": data} for _, to, data in encoded]
+    results = simulate_each(runtime, ours)
+    if results is None:
+        _simulate_by_call(runtime, ours)
+        return
+    for (call, _, _), result in zip(encoded, results, strict=True):
+        refused = refusal(runtime, call, result)
+        if refused is not None:
+            raise refused
+
+
+def simulate_each(runtime: Runtime, calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Each call's result (``status``, ``returnData``), run in order after what is in flight;
+    None when the node has no ``eth_simulateV1``. A reverted call changes nothing, so the
+    calls after it are judged as if it had not been made."""
     prefix = _in_flight(runtime)
     try:
-        results = _simulate_v1(runtime, prefix + ours)[len(prefix) :]
+        return _simulate_v1(runtime, prefix + calls)[len(prefix) :]
     except RpcError as exc:
         if exc.method_unknown:
-            _simulate_by_call(runtime, ours)
-            return
+            return None
         if not prefix:
             raise ChainUnavailable(
                 f"the chain node refused the simulation: {exc.message}"
             ) from None
         # The in-flight prefix itself was refused (a block full of it): judge ours alone.
-        results = _simulate_v1(runtime, ours)
+        return _simulate_v1(runtime, calls)
     except OSError as exc:
         raise ChainUnavailable(f"the chain node cannot be reached: {exc}") from None
-    for (call, _, _), result in zip(encoded, results, strict=True):
-        if result.get("status") != "0x1":
-            decoded = runtime.contracts().errors.decode(result.get("returnData") or "0x")
-            name = decoded.name if decoded is not None else "Reverted"
-            raise ContractRefused(
-                name,
-                decoded.args if decoded is not None else {},
-                f"{call.contract}.{call.function} would revert: {name}",
-            )
+
+
+def refusal(runtime: Runtime, call: Call, result: Mapping[str, Any]) -> ContractRefused | None:
+    """The contract's refusal of ``call`` in a simulation ``result``, or None if it succeeds."""
+    if result.get("status") == "0x1":
+        return None
+    decoded = runtime.contracts().errors.decode(result.get("returnData") or "0x")
+    name = decoded.name if decoded is not None else "Reverted"
+    return ContractRefused(
+        name,
+        decoded.args if decoded is not None else {},
+        f"{call.contract}.{call.function} would revert: {name}",
+    )
 
 
 def _simulate_v1(runtime: Runtime, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -142,8 +142,16 @@ class LotBatchIn(Body):
 
 @router.post("/lots", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES)
 async def record_lot(body: LotIn, actor: Coop, write: Writer) -> JSONResponse:
-    """Record one harvest lot for one of the cooperative's farmers."""
-    return await write.run(lots.record_lot, actor, body.as_input())
+    """Record one harvest lot for one of the cooperative's farmers.
+
+    Without `wait`, lots recorded at the same moment may share one transaction
+    (`recordLots`): each is still judged alone (its own 409), and its answer names the
+    shared transaction. With `wait`, the lot has a transaction of its own, whose events
+    give its id.
+    """
+    if write.wait:
+        return await write.run(lots.record_lot, actor, body.as_input())
+    return await write.run(lots.record_lot, actor, body.as_input(), shared=True, batched=True)
 
 
 @router.post("/lots/batch", status_code=202, response_model=Accepted, responses=WRITE_RESPONSES)

@@ -1,0 +1,259 @@
+"""Lots recorded by concurrent requests, sent as one transaction per cooperative.
+
+Recording lots is the season's busiest write: every delivery at a collection point is one.
+Sent one transaction per lot, each costs a signature, a nonce, a gas estimate, a receipt
+and a block's worth of the node's time, and each write's simulation replays every lot
+still waiting to be sent. Here the lots that arrive while a batch is being recorded wait
+for the next one (up to :data:`MAX_LOTS`), and each batch is:
+
+1. **judged lot by lot**: one ``eth_simulateV1`` runs every lot as its own ``recordLot``
+   call, in order, after what is in flight. A refused lot changes nothing on the simulated
+   chain, so each lot gets exactly the answer it would get alone: its own 409, and nothing
+   recorded for it;
+2. **claimed and recorded in one database transaction**: each idempotency key in a
+   savepoint of its own (a concurrent duplicate loses only its own lot: it replays the
+   first answer or gets a 409), the plots' private rows, and one outbox row per
+   cooperative: ``recordLots`` with the accepted lots in order (``recordLot`` for one).
+   ``recordLots`` runs the same checks as ``recordLot`` on each lot, so a batch of lots
+   each judged good is good.
+
+A write that waits for its own events (``?wait=true``, SMS, pages) is recorded alone
+(:func:`konbit.services.lots.record_lot`): a shared transaction's events are every lot's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from konbit.access.keys import Actor
+from konbit.outbox import service as outbox
+from konbit.outbox.models import OutboxTx
+from konbit.services import writes
+from konbit.services.errors import ServiceError
+from konbit.services.writes import Call, Outcome
+
+if TYPE_CHECKING:
+    from konbit.runtime import Runtime
+    from konbit.services.lots import LotInput
+
+log = logging.getLogger(__name__)
+
+#: Lots judged and sent together at most: one ``eth_simulateV1`` block and one
+#: ``recordLots`` must stay well inside a block's gas (about 60k gas a lot).
+MAX_LOTS = 100
+
+
+@dataclass
+class LotRequest:
+    """One request's lot, checked, waiting for its batch."""
+
+    actor: Actor
+    operation: str
+    lot: LotInput
+    payload: dict[str, Any]
+    idempotency_key: str | None
+    future: Future[Outcome] = field(default_factory=Future)
+
+    @property
+    def sender(self) -> str:
+        return self.actor.organisation
+
+
+class LotBatcher:
+    """Collects lots from any number of threads; one thread of its own records them.
+
+    :meth:`record` blocks its caller until its lot's batch is recorded (or refused). The
+    thread starts with the first lot and stops with :meth:`close`.
+    """
+
+    def __init__(self, runtime: Runtime, *, max_lots: int = MAX_LOTS) -> None:
+        self.runtime = runtime
+        self.max_lots = max_lots
+        self._queue: queue.SimpleQueue[LotRequest | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def record(self, request: LotRequest) -> Outcome:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the lot batcher is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="konbit-lot-batches", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(request)
+        return request.future.result()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_lots:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            try:
+                record_batch(self.runtime, batch)
+            except BaseException as exc:  # every waiting caller gets an answer
+                if not isinstance(exc, ServiceError):
+                    log.exception("recording a batch of %d lots failed", len(batch))
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(exc)
+
+
+def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
+    """Judge, claim and record ``batch``; every request's future gets its outcome or error."""
+    from konbit.services import lots  # lots imports this module for record_lot
+
+    live: list[LotRequest] = []
+    checked_senders: dict[str, ServiceError | None] = {}
+    for request in batch:
+        if request.sender not in checked_senders:
+            try:
+                writes.require_custodial(runtime, request.sender)
+                writes.require_gas(runtime, request.sender)
+                checked_senders[request.sender] = None
+            except ServiceError as exc:
+                checked_senders[request.sender] = exc
+        error = checked_senders[request.sender]
+        if error is not None:
+            request.future.set_exception(error)
+        else:
+            live.append(request)
+    if not live:
+        return
+
+    resolved = lots.with_registered_plots(runtime, [r.lot for r in live])
+    seals = [
+        lots.seal_plot(r.sender, lot.plot_geohash) for r, lot in zip(live, resolved, strict=True)
+    ]
+    structs = [lots.lot_struct(lot, seal) for lot, seal in zip(resolved, seals, strict=True)]
+    calls = [Call("Traceability", "recordLot", [struct]) for struct in structs]
+    encoded = [writes.encode(runtime, [call])[0] for call in calls]
+
+    judged = _judge(runtime, live, encoded)
+    accepted = [i for i, request in enumerate(live) if judged[i] is None]
+    for i, request in enumerate(live):
+        error = judged[i]
+        if error is not None:
+            request.future.set_exception(error)
+    if not accepted:
+        return
+
+    duplicates: list[LotRequest] = []
+    answered: list[tuple[LotRequest, OutboxTx]] = []
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        claims: dict[int, int] = {}
+        kept: list[int] = []
+        for i in accepted:
+            request = live[i]
+            if request.idempotency_key is not None:
+                claim_id = writes.claim(
+                    session,
+                    request.sender,
+                    request.idempotency_key,
+                    request.operation,
+                    writes.fingerprint(request.operation, request.payload),
+                )
+                if claim_id is None:  # a concurrent duplicate committed first
+                    duplicates.append(request)
+                    continue
+                claims[i] = claim_id
+            kept.append(i)
+        by_sender: dict[str, list[int]] = {}
+        for i in kept:
+            by_sender.setdefault(live[i].sender, []).append(i)
+        session.add_all(seals[i].row for i in kept if seals[i].row is not None)
+        rows: dict[str, OutboxTx] = {}
+        for sender, members in by_sender.items():
+            if len(members) == 1:
+                call, to, data = encoded[members[0]]
+            else:
+                call = Call("Traceability", "recordLots", [[structs[i] for i in members]])
+                call, to, data = writes.encode(runtime, [call])[0]
+            rows[sender] = outbox.add(
+                session,
+                key=f"lots:{uuid.uuid4().hex}",
+                sender=sender,
+                to=to,
+                data=data,
+                contract=call.contract,
+                function=call.function,
+                args=call.args,
+                chain_genesis=runtime.genesis,
+            )
+        session.flush()
+        for i in kept:
+            row = rows[live[i].sender]
+            claim_id = claims.get(i)
+            if claim_id is not None:
+                writes.answer_claim(session, claim_id, {}, [row.id])
+            answered.append((live[i], row))
+        session.commit()
+    runtime.nudge_outbox()
+    for request, row in answered:
+        request.future.set_result(Outcome(transactions=[row], created={}))
+    for request in duplicates:
+        _answer_duplicate(runtime, request)
+
+
+def _judge(
+    runtime: Runtime, live: list[LotRequest], encoded: list[tuple[Call, str, str]]
+) -> list[ServiceError | None]:
+    """Each lot's refusal (None: accepted), each judged after the lots before it."""
+    calls = [
+        {"from": request.sender, "to": to, "data": data}
+        for request, (_, to, data) in zip(live, encoded, strict=True)
+    ]
+    results = writes.simulate_each(runtime, calls)
+    if results is not None:
+        return [
+            writes.refusal(runtime, call, result)
+            for (call, _, _), result in zip(encoded, results, strict=True)
+        ]
+    judged: list[ServiceError | None] = []
+    for request, one in zip(live, encoded, strict=True):  # a node without eth_simulateV1
+        try:
+            writes.simulate(runtime, request.sender, [one])
+            judged.append(None)
+        except ServiceError as exc:
+            judged.append(exc)
+    return judged
+
+
+def _answer_duplicate(runtime: Runtime, request: LotRequest) -> None:
+    """A lot whose idempotency key another request claimed first: that request's answer."""
+    assert request.idempotency_key is not None
+    digest = writes.fingerprint(request.operation, request.payload)
+    try:
+        first = writes.duplicate_answer(runtime, request.sender, request.idempotency_key, digest)
+    except ServiceError as exc:
+        request.future.set_exception(exc)
+    else:
+        request.future.set_result(first)
