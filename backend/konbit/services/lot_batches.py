@@ -70,8 +70,9 @@ class LotRequest:
 class LotBatcher:
     """Collects lots from any number of threads; one thread of its own records them.
 
-    :meth:`record` blocks its caller until its lot's batch is recorded (or refused). The
-    thread starts with the first lot and stops with :meth:`close`.
+    :meth:`submit` queues a lot; its future gets the outcome once the lot's batch is
+    recorded (or the lot refused). The thread starts with the first lot and stops with
+    :meth:`close`.
     """
 
     def __init__(self, runtime: Runtime, *, max_lots: int = MAX_LOTS) -> None:
@@ -82,7 +83,7 @@ class LotBatcher:
         self._lock = threading.Lock()
         self._closed = False
 
-    def record(self, request: LotRequest) -> Outcome:
+    def submit(self, request: LotRequest) -> Future[Outcome]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the lot batcher is closed")
@@ -92,7 +93,7 @@ class LotBatcher:
                 )
                 self._thread.start()
         self._queue.put(request)
-        return request.future.result()
+        return request.future
 
     def close(self) -> None:
         with self._lock:

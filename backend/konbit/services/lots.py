@@ -9,6 +9,7 @@ commitment in the lot's ``LotRecorded`` event (EU deforestation-style due dilige
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -167,16 +168,30 @@ def record_lot(
     refusals, far less work per lot under load; its transaction's events are then every
     lot's, so a caller that reads its own lot's id from them records it alone.
     """
+    if shared:
+        return submit_lot(runtime, actor, lot, idempotency_key=idempotency_key).result()
+    require_role(actor, Role.COOPERATIVE)
+    lot = lot.checked()
+    return _record(runtime, actor, "lots.record", [lot], asdict(lot), idempotency_key)
+
+
+def submit_lot(
+    runtime: Runtime, actor: Actor, lot: LotInput, *, idempotency_key: str | None = None
+) -> Future[Outcome]:
+    """``record_lot(shared=True)`` without waiting: the lot is checked now (raising as
+    ``record_lot`` does) and the future gets its outcome once its batch is recorded.
+    Without an idempotency key it neither blocks nor reads the database, so an event loop
+    may call it."""
     require_role(actor, Role.COOPERATIVE)
     lot = lot.checked()
     payload = asdict(lot)
-    if not shared:
-        return _record(runtime, actor, "lots.record", [lot], payload, idempotency_key)
     first = earlier_answer(runtime, actor, "lots.record", payload, idempotency_key)
     if first is not None:
-        return first
-    request = LotRequest(actor, "lots.record", lot, payload, check_idempotency_key(idempotency_key))
-    return runtime.lot_batcher.record(request)
+        done: Future[Outcome] = Future()
+        done.set_result(first)
+        return done
+    key = check_idempotency_key(idempotency_key)
+    return runtime.lot_batcher.submit(LotRequest(actor, "lots.record", lot, payload, key))
 
 
 def record_lots(

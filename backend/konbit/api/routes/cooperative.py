@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Annotated, Literal
 
@@ -151,6 +152,9 @@ async def record_lot(body: LotIn, actor: Coop, write: Writer) -> JSONResponse:
     """
     if write.wait:
         return await write.run(lots.record_lot, actor, body.as_input())
+    if write.idempotency_key is None:  # nothing to look up: queued from the event loop
+        future = lots.submit_lot(write.runtime, actor, body.as_input())
+        return await write.answer(await asyncio.wrap_future(future))
     return await write.run(lots.record_lot, actor, body.as_input(), shared=True, batched=True)
 
 
