@@ -806,6 +806,7 @@ def main() -> int:
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds, at most")
     parser.add_argument("--workers", type=int, help="KONBIT_WEB_WORKERS (default: per core)")
     parser.add_argument("--threads", type=int, help="KONBIT_REQUEST_THREADS per web worker")
+    parser.add_argument("--read-threads", type=int, help="KONBIT_READ_THREADS per web worker")
     parser.add_argument("--write-threads", type=int, help="KONBIT_WRITE_THREADS per web worker")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and its log")
@@ -822,6 +823,8 @@ def main() -> int:
         settings["KONBIT_WEB_WORKERS"] = str(args.workers)
     if args.threads is not None:
         settings["KONBIT_REQUEST_THREADS"] = str(args.threads)
+    if args.read_threads is not None:
+        settings["KONBIT_READ_THREADS"] = str(args.read_threads)
     if args.write_threads is not None:
         settings["KONBIT_WRITE_THREADS"] = str(args.write_threads)
     server = Server(data_dir, settings)

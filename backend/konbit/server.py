@@ -60,7 +60,9 @@ def create_app(
         runtime = Runtime(settings)
         # Sync routes and the SMS handlers run in anyio's thread pool (40 by default).
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
-        # Writes have threads of their own (konbit.api.writes).
+        # The API's reads and writes have threads of their own (konbit.api.routing,
+        # konbit.api.writes).
+        app.state.read_threads = CapacityLimiter(settings.read_threads)
         app.state.write_threads = CapacityLimiter(settings.write_threads)
         # Writes joining a batch (konbit.services.lot_batches) wait in their threads for it.
         app.state.batched_threads = CapacityLimiter(BATCHED_THREADS)

@@ -93,9 +93,20 @@ class Settings(BaseModel):
         default=2,
         ge=1,
         le=200,
-        description="Threads per web worker for requests other than writes. Few: the work "
-        "is mostly Python, and more threads only queue for the interpreter lock, out of "
-        "order (measured: 2 answered SMS faster than 4 or 8).",
+        description="Threads per web worker for the SMS webhooks and the pages (the API's "
+        "reads and writes have their own). Few: the work is mostly Python, and more threads "
+        "only queue for the interpreter lock, out of order (measured: 2 answered SMS faster "
+        "than 4 or 8).",
+    )
+    read_threads: int = Field(
+        default=8,
+        ge=1,
+        le=200,
+        description="Threads per web worker for the API's reads (its plain endpoints). More "
+        "than for other requests: under a write load they share the interpreter with the "
+        "event loop, which takes the writes, and their share grows with their number "
+        "(bench/api_load.py, 25 readers and 25 writers: reads p99 440 ms with 2, 224 ms "
+        "with 8).",
     )
     write_threads: int = Field(
         default=2,

@@ -5,7 +5,9 @@
   trip queues for a thread and for the interpreter lock behind every other request, so a
   busy server's reads waited twice. :class:`ApiRouter` gives FastAPI
   each such endpoint as a coroutine that runs it in a thread, so the answer is checked on
-  the event loop, where it costs microseconds.
+  the event loop, where it costs microseconds. Those threads are the API's own
+  (``read_threads``, :mod:`konbit.settings`), apart from the pool the SMS webhooks and
+  the pages use.
 * FastAPI tries every route of every included router in turn until one matches, at a few
   microseconds each: with some two hundred routes that was a tenth of a cheap request's
   time. A :class:`PrefixRouter`, whose paths all start with its prefix, says "not mine"
@@ -19,8 +21,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -32,15 +35,35 @@ def route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def in_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """``endpoint`` (a plain function) as a coroutine running it in the request threads.
+#: The parameter :func:`in_thread` adds to an endpoint's signature for its own use.
+_REQUEST = "_konbit_thread_request"
 
-    FastAPI reads the parameters and their annotations through ``__wrapped__``."""
+
+def in_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` (a plain function) as a coroutine running it in the API's threads
+    (``app.state.read_threads``; anyio's default pool in an app without them).
+
+    FastAPI reads the parameters and their annotations from ``__signature__``: the
+    endpoint's, with the request added when the endpoint does not take it (FastAPI gives
+    one parameter the request), for the coroutine to find the app's threads."""
+    signature = inspect.signature(endpoint)
+    own = next(
+        (p.name for p in signature.parameters.values() if p.annotation in (Request, "Request")),
+        None,
+    )
+    name = own or _REQUEST
 
     @functools.wraps(endpoint)
     async def run(**kwargs: Any) -> Any:
-        return await run_in_threadpool(endpoint, **kwargs)
+        request = kwargs[name] if own else kwargs.pop(name)
+        limiter = getattr(request.app.state, "read_threads", None)
+        return await to_thread.run_sync(functools.partial(endpoint, **kwargs), limiter=limiter)
 
+    if own is None:
+        added = inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*signature.parameters.values(), added]
+        )
     return run
 
 
