@@ -66,6 +66,10 @@ def create_app(
         app.state.write_threads = CapacityLimiter(settings.write_threads)
         # Writes joining a batch (konbit.services.lot_batches) wait in their threads for it.
         app.state.batched_threads = CapacityLimiter(BATCHED_THREADS)
+        # A batch of lots (answered 202, nobody waits on it) waits while every read thread
+        # is taken: under a mixed load, reads keep their share of the interpreter.
+        reads = app.state.read_threads
+        runtime.lot_batcher.busy = lambda: reads.borrowed_tokens >= reads.total_tokens
         app.state.settings = settings
         app.state.runtime = runtime
         app.state.engine = runtime.engine
