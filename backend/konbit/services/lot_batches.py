@@ -101,15 +101,18 @@ class LotBatcher:
                     target=self._run, name="konbit-lot-batches", daemon=True
                 )
                 self._thread.start()
-        self._queue.put(request)
+            # Under the lock: a lot queued after close()'s stop would never be answered.
+            self._queue.put(request)
         return request.future
 
     def close(self) -> None:
+        """Record what is queued, then stop the thread."""
         with self._lock:
             self._closed = True
             thread = self._thread
+            if thread is not None:
+                self._queue.put(None)
         if thread is not None:
-            self._queue.put(None)
             thread.join(timeout=30)
 
     def _run(self) -> None:
@@ -170,12 +173,22 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
         return
 
     resolved = lots.with_registered_plots(runtime, [r.lot for r in live])
-    seals = [
-        lots.seal_plot(r.sender, lot.plot_geohash) for r, lot in zip(live, resolved, strict=True)
-    ]
-    structs = [lots.lot_struct(lot, seal) for lot, seal in zip(resolved, seals, strict=True)]
-    calls = [Call("Traceability", "recordLot", [struct]) for struct in structs]
-    encoded = [writes.encode(runtime, [call])[0] for call in calls]
+    seals, structs, encoded, encodable = [], [], [], []
+    for request, lot in zip(live, resolved, strict=True):
+        seal = lots.seal_plot(request.sender, lot.plot_geohash)
+        struct = lots.lot_struct(lot, seal)
+        try:
+            one = writes.encode(runtime, [Call("Traceability", "recordLot", [struct])])[0]
+        except ServiceError as exc:  # this lot alone
+            request.future.set_exception(exc)
+            continue
+        seals.append(seal)
+        structs.append(struct)
+        encoded.append(one)
+        encodable.append(request)
+    live = encodable
+    if not live:
+        return
 
     judged = _judge(runtime, live, encoded)
     accepted = [i for i, request in enumerate(live) if judged[i] is None]
@@ -236,9 +249,9 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
                 writes.answer_claim(session, claim_id, {}, [row.id])
             answered.append((live[i], row))
         session.commit()
-    runtime.nudge_outbox()
     for request, row in answered:
         request.future.set_result(Outcome(transactions=[row], created={}))
+    runtime.nudge_outbox()
     for request in duplicates:
         _answer_duplicate(runtime, request)
 
