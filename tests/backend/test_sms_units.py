@@ -195,10 +195,11 @@ class FlakyProvider:
 
 def _queue(db: Engine, body: str = "Konbit: lo #1 anrejistre pou ou.") -> int:
     with Session(db) as session:
-        row = outbound.enqueue(session, "+50937001111", body, "ht", "notice_lot")
+        (row_id,) = outbound.enqueue_many(
+            session, [outbound.Message("+50937001111", body, "ht", "notice_lot")]
+        )
         session.commit()
-        assert row.id is not None
-        return row.id
+        return row_id
 
 
 def _row(db: Engine, row_id: int) -> SmsOutbound:
@@ -383,9 +384,9 @@ def test_a_notice_another_backend_queued_meanwhile_is_not_sent_twice(db: Engine)
 
     def raced(session: Session, notices: list[Any]) -> None:
         with Session(db) as other:  # the other backend, between our read and our write
-            row = outbound.enqueue(other, "+50937001234", "theirs", "ht", "lot", notice_key="lot:3")
-            other.flush()
-            other.add(SmsNotice(key="lot:3", phone="+50937001234", outbound_id=row.id))
+            theirs = outbound.Message("+50937001234", "theirs", "ht", "lot", notice_key="lot:3")
+            (row_id,) = outbound.enqueue_many(other, [theirs])
+            other.add(SmsNotice(key="lot:3", phone="+50937001234", outbound_id=row_id))
             other.commit()
         send_all(session, notices)
 

@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -47,7 +48,7 @@ from konbit.runtime import Runtime
 from konbit.services import receipts
 from konbit.sms.messages import crop_name, day, kilograms, lang_of, money, t
 from konbit.sms.models import SmsCursor, SmsNotice, SmsPendingLot
-from konbit.sms.outbound import enqueue
+from konbit.sms.outbound import Message, enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -207,16 +208,17 @@ class Notifier:
         another backend took one of the keys first."""
         nested = session.begin_nested()
         try:
-            rows = [
-                enqueue(session, n.phone, n.text, n.language, n.kind, notice_key=n.key)
-                for n in notices
-            ]
-            session.flush()
-            session.add_all(
-                SmsNotice(key=n.key, phone=n.phone, outbound_id=row.id)
-                for n, row in zip(notices, rows, strict=True)
+            ids = enqueue_many(
+                session, [Message(n.phone, n.text, n.language, n.kind, n.key) for n in notices]
             )
-            session.flush()
+            now = utcnow()
+            session.execute(
+                insert(SmsNotice.__table__),  # type: ignore[attr-defined]
+                [
+                    {"key": n.key, "phone": n.phone, "outbound_id": i, "created_at": now}
+                    for n, i in zip(notices, ids, strict=True)
+                ],
+            )
             nested.commit()
             return True
         except IntegrityError:

@@ -140,9 +140,10 @@ def handle_sms(
         try:
             inbound_id = session.execute(_RECORD, row).scalar_one()
             if queue_reply and phone:
-                outbound.enqueue(
-                    session, phone, reply.text, reply.lang, "reply", inbound_id=inbound_id
+                message = outbound.Message(
+                    phone, reply.text, reply.lang, "reply", inbound_id=inbound_id
                 )
+                outbound.enqueue_many(session, [message])
             session.commit()
         except IntegrityError:  # the same message, handled concurrently: its reply stands
             session.rollback()
