@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from konbit.access.keys import Actor
-from konbit.outbox import service as outbox
 from konbit.outbox.models import OutboxTx
 from konbit.services import writes
 from konbit.services.errors import ServiceError
@@ -226,20 +225,12 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
         rows: dict[str, OutboxTx] = {}
         for sender, members in by_sender.items():
             if len(members) == 1:
-                call, to, data = encoded[members[0]]
+                one = encoded[members[0]]
             else:
                 call = Call("Traceability", "recordLots", [[structs[i] for i in members]])
-                call, to, data = writes.encode(runtime, [call])[0]
-            rows[sender] = outbox.add(
-                session,
-                key=f"lots:{uuid.uuid4().hex}",
-                sender=sender,
-                to=to,
-                data=data,
-                contract=call.contract,
-                function=call.function,
-                args=call.args,
-                chain_genesis=runtime.genesis,
+                one = writes.encode(runtime, [call])[0]
+            rows[sender] = writes.add_call(
+                runtime, session, f"lots:{uuid.uuid4().hex}", sender, one
             )
         session.flush()
         for i in kept:

@@ -139,18 +139,8 @@ def perform(
                 created.update(write.effects(session))
             base = f"req:{claimed}" if claimed is not None else f"once:{uuid.uuid4().hex}"
             rows = [
-                outbox.add(
-                    session,
-                    key=f"{base}:{i}",
-                    sender=sender,
-                    to=to,
-                    data=data,
-                    contract=call.contract,
-                    function=call.function,
-                    args=call.args,
-                    chain_genesis=runtime.genesis,
-                )
-                for i, (call, to, data) in enumerate(encoded)
+                add_call(runtime, session, f"{base}:{i}", sender, one)
+                for i, one in enumerate(encoded)
             ]
             session.flush()
         except IntegrityError:
@@ -164,6 +154,24 @@ def perform(
     if write.after_commit is not None:
         write.after_commit()
     return Outcome(transactions=rows, created=created)
+
+
+def add_call(
+    runtime: Runtime, session: Session, key: str, sender: str, encoded: tuple[Call, str, str]
+) -> OutboxTx:
+    """Add one encoded call of ``sender`` to the outbox, in ``session`` (the caller commits)."""
+    call, to, data = encoded
+    return outbox.add(
+        session,
+        key=key,
+        sender=sender,
+        to=to,
+        data=data,
+        contract=call.contract,
+        function=call.function,
+        args=call.args,
+        chain_genesis=runtime.genesis,
+    )
 
 
 def claim(session: Session, scope: str, key: str, operation: str, digest: str) -> int | None:
