@@ -267,6 +267,27 @@ def test_sender_claims_a_batch_at_once_and_records_a_few_at_a_time(
     assert all(r.attempts == 1 and r.lease_until is None for r in rows)
 
 
+def test_a_delivery_report_that_came_first_stands(db: Engine) -> None:
+    """The provider's report can beat the send's own answer: recording the send then
+    counts the attempt and keeps the id, and leaves the status the report gave."""
+    first, second = _queue(db, "Konbit: premye"), _queue(db, "Konbit: dezyem")
+    with Session(db) as session:
+        row = session.get(SmsOutbound, first)
+        assert row is not None
+        row.status = OutStatus.DELIVERED
+        session.add(row)
+        session.commit()
+    said = [
+        outbound._Sent(first, "+50937001111", OutStatus.SENT, provider_id="id-a"),
+        outbound._Sent(second, "+50937001111", OutStatus.SENT, provider_id="id-b"),
+    ]
+    outbound._record(db, "flaky", said, max_attempts=3)
+    rows = [_row(db, first), _row(db, second)]
+    assert [r.status for r in rows] == [OutStatus.DELIVERED, OutStatus.SENT]
+    assert [r.provider_id for r in rows] == ["id-a", "id-b"]
+    assert all(r.attempts == 1 and r.provider == "flaky" and r.sent_at for r in rows)
+
+
 def test_concurrent_senders_send_each_message_once(db: Engine) -> None:
     ids = {_queue(db, f"Konbit: mesaj {n}") for n in range(60)}
     provider = FlakyProvider([])

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import bindparam, case, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -174,17 +174,39 @@ def send_due(engine: Engine, provider: Provider, *, max_attempts: int, limit: in
 def _record(engine: Engine, provider: str, results: list[_Sent], max_attempts: int) -> None:
     if not results:
         return
+    sent = [r for r in results if r.error is None]
+    refused = [r for r in results if r.error is not None]
+    now = utcnow()
     with Session(engine) as session:
         # Every row is read before the first change: the writer lock is taken by the
         # first write (an autoflush before a later read would take it early).
-        rows = {
-            row.id: row
-            for row in session.exec(
-                select(SmsOutbound).where(col(SmsOutbound.id).in_([r.row_id for r in results]))
-            ).all()
-        }
-        now = utcnow()
-        for result in results:
+        rows = (
+            {
+                row.id: row
+                for row in session.exec(
+                    select(SmsOutbound).where(col(SmsOutbound.id).in_([r.row_id for r in refused]))
+                ).all()
+            }
+            if refused
+            else {}
+        )
+        if sent:
+            # The common case in one statement, not a row object each: what a batch of
+            # notices costs the background is mostly this bookkeeping.
+            session.execute(
+                _SENT,
+                [
+                    {
+                        "row_id": r.row_id,
+                        "pid": r.provider_id,
+                        "said": r.status,
+                        "provider": provider,
+                        "now": now,
+                    }
+                    for r in sent
+                ],
+            )
+        for result in refused:
             row = rows.get(result.row_id)
             if row is None:
                 continue
@@ -193,23 +215,40 @@ def _record(engine: Engine, provider: str, results: list[_Sent], max_attempts: i
             row.provider = provider
             row.updated_at = now
             row.lease_until = None
-            if result.error is not None:
-                row.last_error = result.error
-                if status == OutStatus.RETRY and row.attempts >= max_attempts:
-                    status = OutStatus.FAILED
-                if status == OutStatus.RETRY:
-                    row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts))
-                log.warning(
-                    "SMS %s to %s: %s (%s)", row.id, masked(result.phone), status, result.error
-                )
-            else:
-                row.provider_id = result.provider_id
-                row.sent_at = now
+            row.last_error = result.error
+            if status == OutStatus.RETRY and row.attempts >= max_attempts:
+                status = OutStatus.FAILED
+            if status == OutStatus.RETRY:
+                row.next_attempt_at = now + timedelta(seconds=backoff(row.attempts))
+            log.warning("SMS %s to %s: %s (%s)", row.id, masked(result.phone), status, result.error)
             # A delivery report may have arrived before the send returned.
-            if row.status not in (OutStatus.DELIVERED, OutStatus.UNDELIVERED):
+            if row.status not in _REPORTED:
                 row.status = status
             session.add(row)
         session.commit()
+
+
+_REPORTED = (OutStatus.DELIVERED, OutStatus.UNDELIVERED)
+_outbound = SmsOutbound.__table__  # type: ignore[attr-defined]
+#: A message the provider took: its id and status; kept as it is when a delivery report
+#: arrived before the send returned.
+_SENT = (
+    update(_outbound)
+    .where(_outbound.c.id == bindparam("row_id"))
+    .values(
+        attempts=_outbound.c.attempts + 1,
+        provider=bindparam("provider"),
+        provider_id=bindparam("pid"),
+        updated_at=bindparam("now"),
+        sent_at=bindparam("now"),
+        lease_until=None,
+        # Not IN (...): an expanding parameter cannot be used with executemany.
+        status=case(
+            (or_(*(_outbound.c.status == s for s in _REPORTED)), _outbound.c.status),
+            else_=bindparam("said"),
+        ),
+    )
+)
 
 
 def record_status(
