@@ -202,6 +202,17 @@ def _queue(db: Engine, body: str = "Konbit: lo #1 anrejistre pou ou.") -> int:
         return row_id
 
 
+def _change(db: Engine, row_id: int, **values: Any) -> None:
+    """Set columns of a queued message, as another part of the system would."""
+    with Session(db) as session:
+        row = session.get(SmsOutbound, row_id)
+        assert row is not None
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+        session.commit()
+
+
 def _row(db: Engine, row_id: int) -> SmsOutbound:
     with Session(db) as session:
         row = session.get(SmsOutbound, row_id)
@@ -217,12 +228,7 @@ def test_sender_retries_with_backoff_then_gives_up(db: Engine) -> None:
     row = _row(db, row_id)
     assert row.status == OutStatus.RETRY and row.attempts == 1 and row.last_error == "timeout"
     assert outbound.send_due(db, provider, max_attempts=3) == 0  # not due yet (30 s backoff)
-    with Session(db) as session:
-        row = session.get(SmsOutbound, row_id)
-        assert row is not None
-        row.next_attempt_at = row.created_at
-        session.add(row)
-        session.commit()
+    _change(db, row_id, next_attempt_at=_row(db, row_id).created_at)
     assert outbound.send_due(db, provider, max_attempts=3) == 1
     row = _row(db, row_id)
     assert row.status == OutStatus.SENT and row.provider_id == "id-1" and row.attempts == 2
@@ -271,12 +277,7 @@ def test_a_delivery_report_that_came_first_stands(db: Engine) -> None:
     """The provider's report can beat the send's own answer: recording the send then
     counts the attempt and keeps the id, and leaves the status the report gave."""
     first, second = _queue(db, "Konbit: premye"), _queue(db, "Konbit: dezyem")
-    with Session(db) as session:
-        row = session.get(SmsOutbound, first)
-        assert row is not None
-        row.status = OutStatus.DELIVERED
-        session.add(row)
-        session.commit()
+    _change(db, first, status=OutStatus.DELIVERED)
     said = [
         outbound._Sent(first, "+50937001111", OutStatus.SENT, provider_id="id-a"),
         outbound._Sent(second, "+50937001111", OutStatus.SENT, provider_id="id-b"),
