@@ -160,8 +160,9 @@ def test_a_batch_shares_one_transaction_and_refuses_only_its_bad_lots(
     good = [batch[i].future.result(timeout=0) for i in (0, 2, 3)]
     (row,) = {r.id for outcome in good for r in outcome.transactions}
     assert not any(outcome.replayed for outcome in good)
+    assert [outcome.part for outcome in good] == [0, 1, 2]  # each lot's place in recordLots
     retry = batch[4].future.result(timeout=0)
-    assert retry.replayed and [r.id for r in retry.transactions] == [row]
+    assert retry.replayed and [r.id for r in retry.transactions] == [row] and retry.part == 2
     assert claims(api, key) == 1
 
     with Session(runtime.engine) as session:
@@ -185,6 +186,22 @@ def test_a_batch_shares_one_transaction_and_refuses_only_its_bad_lots(
             plot = session.get(LotPlot, lot["commitment"])
             assert plot is not None and plot.plot_geohash == PLOT
             assert lots.plot_commitment(plot.salt, PLOT) == lot["commitment"]
+
+    # A retry with ?wait=true over HTTP: the shared transaction, and only its own lot's event.
+    coop = api.client(api.keys[Role.COOPERATIVE])
+    again = ok(
+        coop.post(
+            "/cooperative/lots",
+            params=WAIT,
+            json=lot_body(farmers[0], 1_004, now),
+            headers={"Idempotency-Key": key},
+        )
+    )
+    assert again["replayed"] and tx_ids(again) == [row]
+    (event,) = again["events"]
+    assert event["event"] == "LotRecorded"
+    assert int(event["args"]["lotId"]) == landed[2]["lot_id"]
+    assert int(event["args"]["grams"]) == 1_004
 
 
 def test_a_batch_of_refused_lots_records_nothing(module_api: Any, farmers: list[str]) -> None:

@@ -187,7 +187,12 @@ class WriteRequest:
         if self.wait and rows:
             rows = await self._settle(rows)
             body["events"] = await run_in_threadpool(
-                writes.events_of, self.runtime, [r.tx_hash for r in rows]
+                functools.partial(
+                    writes.events_of,
+                    self.runtime,
+                    [r.tx_hash for r in rows],
+                    part=outcome.part,
+                )
             )
         body["transactions"] = [TxView.of(r).model_dump() for r in rows]
         return JSONResponse(body, status_code=200 if self.wait else 202)

@@ -10,15 +10,17 @@ for the next one (up to :data:`MAX_LOTS`), and each batch is:
    call, in order, after what is in flight. A refused lot changes nothing on the simulated
    chain, so each lot gets exactly the answer it would get alone: its own 409, and nothing
    recorded for it;
-2. **claimed and recorded in one database transaction**: each idempotency key in a
-   savepoint of its own (a concurrent duplicate loses only its own lot: it replays the
-   first answer or gets a 409), the plots' private rows, and one outbox row per
+2. **claimed and recorded in one database transaction**: each idempotency key claimed by
+   ``INSERT ... ON CONFLICT DO NOTHING`` (a concurrent duplicate loses only its own lot: it
+   replays the first answer or gets a 409), the plots' private rows, and one outbox row per
    cooperative: ``recordLots`` with the accepted lots in order (``recordLot`` for one).
    ``recordLots`` runs the same checks as ``recordLot`` on each lot, so a batch of lots
-   each judged good is good.
+   each judged good is good. Each lot's answer keeps its place in the transaction
+   (:attr:`konbit.services.writes.Outcome.part`), so that a retry with ``?wait=true``
+   gets its own ``LotRecorded`` event, not its neighbours'.
 
 A write that waits for its own events (``?wait=true``, SMS, pages) is recorded alone
-(:func:`konbit.services.lots.record_lot`): a shared transaction's events are every lot's.
+(:func:`konbit.services.lots.record_lot`): the first answer it waits for is its own.
 """
 
 from __future__ import annotations
@@ -199,7 +201,7 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
         return
 
     duplicates: list[LotRequest] = []
-    answered: list[tuple[LotRequest, OutboxTx]] = []
+    answered: list[tuple[LotRequest, Outcome]] = []
     with Session(runtime.engine, expire_on_commit=False) as session:
         claims: dict[int, int] = {}
         kept: list[int] = []
@@ -233,15 +235,18 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
                 runtime, session, f"lots:{uuid.uuid4().hex}", sender, one
             )
         session.flush()
-        for i in kept:
-            row = rows[live[i].sender]
-            claim_id = claims.get(i)
-            if claim_id is not None:
-                writes.answer_claim(session, claim_id, {}, [row.id])
-            answered.append((live[i], row))
+        for members in by_sender.values():
+            shared = len(members) > 1
+            for place, i in enumerate(members):
+                row = rows[live[i].sender]
+                part = place if shared else None
+                claim_id = claims.get(i)
+                if claim_id is not None:
+                    writes.answer_claim(session, claim_id, {}, [row.id], part=part)
+                answered.append((live[i], Outcome(transactions=[row], created={}, part=part)))
         session.commit()
-    for request, row in answered:
-        request.future.set_result(Outcome(transactions=[row], created={}))
+    for request, outcome in answered:
+        request.future.set_result(outcome)
     runtime.nudge_outbox()
     for request in duplicates:
         _answer_duplicate(runtime, request)

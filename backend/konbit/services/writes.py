@@ -91,6 +91,10 @@ class Outcome:
     transactions: list[OutboxTx]
     created: dict[str, Any]
     replayed: bool = False
+    #: The request's place in a transaction it shares with other requests (a lot of
+    #: konbit.services.lot_batches: ``recordLots`` emits one event per lot, in order), so
+    #: that its events are its own; None when the transaction is the request's alone.
+    part: int | None = None
 
 
 def fingerprint(operation: str, payload: Mapping[str, Any]) -> str:
@@ -204,14 +208,24 @@ def claim(session: Session, scope: str, key: str, operation: str, digest: str) -
     return claim_id
 
 
+#: In a stored answer, the request's :attr:`Outcome.part` (a key no write creates).
+PART_KEY = "$part"
+
+
 def answer_claim(
-    session: Session, claim_id: int, created: Mapping[str, Any], tx_ids: Sequence[int | None]
+    session: Session,
+    claim_id: int,
+    created: Mapping[str, Any],
+    tx_ids: Sequence[int | None],
+    *,
+    part: int | None = None,
 ) -> None:
     """Store a claimed request's first answer, in the transaction that records it."""
+    answer = dict(created) if part is None else {**created, PART_KEY: part}
     session.execute(
         update(OutboxRequest)
         .where(col(OutboxRequest.id) == claim_id)
-        .values(answer_json=json.dumps(created, default=str), tx_ids_json=json.dumps(tx_ids))
+        .values(answer_json=json.dumps(answer, default=str), tx_ids_json=json.dumps(tx_ids))
     )
 
 
@@ -270,9 +284,9 @@ def replay(runtime: Runtime, scope: str, key: str, digest: str) -> Outcome | Non
                 " not on this chain: send it again with a new key",
                 field="Idempotency-Key",
             )
-        return Outcome(
-            transactions=list(rows), created=json.loads(claim.answer_json), replayed=True
-        )
+        created = json.loads(claim.answer_json)
+        part = created.pop(PART_KEY, None)
+        return Outcome(transactions=list(rows), created=created, replayed=True, part=part)
 
 
 def require_custodial(runtime: Runtime, sender: str) -> None:
@@ -508,8 +522,14 @@ def wait_final(
         time.sleep(0.05)
 
 
-def events_of(runtime: Runtime, tx_hashes: Sequence[str | None]) -> list[dict[str, Any]]:
-    """The Konbit events the mined transactions emitted: ids of what they created, etc."""
+def events_of(
+    runtime: Runtime, tx_hashes: Sequence[str | None], *, part: int | None = None
+) -> list[dict[str, Any]]:
+    """The Konbit events the mined transactions emitted: ids of what they created, etc.
+
+    ``part``: the request shares its one transaction with others' (:attr:`Outcome.part`):
+    only its own event, the ``part``-th.
+    """
     receipts = runtime.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes if h])
     decoder = konbit_event_decoder()
     out: list[dict[str, Any]] = []
@@ -520,4 +540,6 @@ def events_of(runtime: Runtime, tx_hashes: Sequence[str | None]) -> list[dict[st
             event = decoder.decode(log["topics"], log["data"])
             if event is not None:
                 out.append({"contract": event.contract, "event": event.name, "args": event.args})
+    if part is not None:
+        return out[part : part + 1]
     return out

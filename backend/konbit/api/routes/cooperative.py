@@ -148,7 +148,8 @@ async def record_lot(body: LotIn, actor: Coop, write: Writer) -> JSONResponse:
     Without `wait`, lots recorded at the same moment may share one transaction
     (`recordLots`): each is still judged alone (its own 409), and its answer names the
     shared transaction. With `wait`, the lot has a transaction of its own, whose events
-    give its id.
+    give its id; a retry with `wait` of a lot first recorded without it answers the shared
+    transaction and that lot's own `LotRecorded` event.
     """
     if write.wait:
         return await write.run(lots.record_lot, actor, body.as_input())
