@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from eth_utils import is_address, to_checksum_address
 from fastapi import Path
 from pydantic import (
     AfterValidator,
@@ -17,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from konbit.services import validate
+
 UINT64 = 2**64 - 1
 UINT128 = 2**128 - 1
 #: Ids are stored as signed 64-bit integers in SQL (row ids of the API's own tables, 32-bit).
@@ -26,9 +27,10 @@ INT31 = 2**31 - 1
 
 def _checksummed(value: str) -> str:
     """Any-case hex address to EIP-55; a mixed-case one must carry a valid checksum."""
-    if not is_address(value):
+    found = validate.checksummed(value)
+    if found is None:
         raise ValueError("mixed-case address with a wrong EIP-55 checksum")
-    return str(to_checksum_address(value))
+    return found
 
 
 #: Up to this magnitude a float holds every integer exactly.
