@@ -18,6 +18,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.grammar import parse as parse_abi_type
 from eth_typing import HexStr
 from eth_utils import (
     function_signature_to_4byte_selector,
@@ -260,6 +261,14 @@ class KonbitContracts:
         codec = function_codec(name, function, self._artifacts_dir)
         return _checksum(self.book.address(name)), codec.encode(*args)
 
+    def encode_items_call(
+        self, name: str, function: str, item_calldata: Sequence[str]
+    ) -> tuple[str, str]:
+        """(to, calldata) for ``name.function(items)`` from each item's own calldata
+        (:meth:`FunctionCodec.encode_items`)."""
+        codec = function_codec(name, function, self._artifacts_dir)
+        return _checksum(self.book.address(name)), codec.encode_items(item_calldata)
+
     def call_named(self, name: str, function: str, *args: Any) -> dict[str, Any]:
         """A view call decoded by field name (a struct's components, or the outputs)."""
         to, data = self.encode_call(name, function, args)
@@ -454,6 +463,18 @@ class FunctionCodec:
             raise ValueError(f"expected {len(self.input_types)} arguments, got {len(args)}")
         values = [_abi_value(p, v) for p, v in zip(self._input_params, args, strict=True)]
         return self._selector + abi_encode(self.input_types, values).hex()
+
+    def encode_items(self, item_calldata: Sequence[str]) -> str:
+        """Calldata of this ``function(T[] items)`` from each item's calldata for a function
+        of one ``T`` (``recordLots`` from ``recordLot``'s), with nothing encoded again: the
+        elements of an array of a static ``T`` are their own encodings, one after another.
+        """
+        if len(self.input_types) != 1 or not self.input_types[0].endswith("[]"):
+            raise ValueError(f"{self._selector} does not take one array")
+        if parse_abi_type(self.input_types[0][:-2]).is_dynamic:
+            raise ValueError(f"the elements of {self.input_types[0]} are not static")
+        head = f"{32:064x}{len(item_calldata):064x}"
+        return self._selector + head + "".join(data[10:] for data in item_calldata)
 
     def decode(self, result: str) -> tuple[Any, ...]:
         values = abi_decode(self.output_types, bytes.fromhex(result[2:]))

@@ -176,7 +176,7 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
     resolved = lots.with_registered_plots(runtime, [r.lot for r in live])
     seals, structs, encoded, encodable = [], [], [], []
     for request, lot in zip(live, resolved, strict=True):
-        seal = lots.seal_plot(request.sender, lot.plot_geohash)
+        seal = lots.seal_plot(lot.plot_geohash)
         struct = lots.lot_struct(lot, seal)
         try:
             one = writes.encode(runtime, [Call("Traceability", "recordLot", [struct])])[0]
@@ -223,14 +223,17 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
         by_sender: dict[str, list[int]] = {}
         for i in kept:
             by_sender.setdefault(live[i].sender, []).append(i)
-        session.add_all(seals[i].row for i in kept if seals[i].row is not None)
         rows: dict[str, OutboxTx] = {}
         for sender, members in by_sender.items():
+            lots.store_plots(session, sender, (seals[i] for i in members))
             if len(members) == 1:
                 one = encoded[members[0]]
-            else:
+            else:  # the lots' own recordLot encodings, put together
                 call = Call("Traceability", "recordLots", [[structs[i] for i in members]])
-                one = writes.encode(runtime, [call])[0]
+                to, data = runtime.contracts().encode_items_call(
+                    call.contract, call.function, [encoded[i][2] for i in members]
+                )
+                one = (call, to, data)
             rows[sender] = writes.add_call(
                 runtime, session, f"lots:{uuid.uuid4().hex}", sender, one
             )
