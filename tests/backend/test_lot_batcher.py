@@ -1,17 +1,56 @@
-"""The lot batcher's own machinery, without a chain: yielding to reads, and stopping.
+"""The lot batcher's own machinery, without a chain: gathering lots, yielding to reads,
+and stopping.
 
 What a batch records is tested on a real Anvil in tests/e2e/test_lot_batches.py.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import pytest
 
 from konbit.services import lot_batches
-from konbit.services.lot_batches import YIELD_SECONDS, LotBatcher
+from konbit.services.lot_batches import GATHER_SECONDS, GATHER_STEP, YIELD_SECONDS, LotBatcher
+
+
+def test_a_lot_alone_waits_one_gathering_step() -> None:
+    batcher = LotBatcher(runtime=None)  # type: ignore[arg-type]
+    start = time.monotonic()
+    batcher._gather()
+    assert GATHER_STEP <= time.monotonic() - start < GATHER_SECONDS
+
+
+def test_a_batch_gathers_while_lots_keep_coming_up_to_its_bound() -> None:
+    batcher = LotBatcher(runtime=None)  # type: ignore[arg-type]
+    stop = threading.Event()
+
+    def arrive() -> None:  # a lot every millisecond, as under load
+        while not stop.is_set():
+            batcher._queue.put(_request())
+            time.sleep(0.001)
+
+    arriving = threading.Thread(target=arrive)
+    arriving.start()
+    try:
+        start = time.monotonic()
+        batcher._gather()
+        waited = time.monotonic() - start
+    finally:
+        stop.set()
+        arriving.join()
+    assert GATHER_SECONDS <= waited < GATHER_SECONDS + 5
+
+
+def test_a_full_batch_does_not_gather() -> None:
+    batcher = LotBatcher(runtime=None, max_lots=4)  # type: ignore[arg-type]
+    for _ in range(3):  # with the first lot, taken already: a full batch
+        batcher._queue.put(_request())
+    start = time.monotonic()
+    batcher._gather()
+    assert time.monotonic() - start < GATHER_STEP
 
 
 def test_a_batch_waits_while_reads_queue_then_goes_on() -> None:
