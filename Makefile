@@ -49,17 +49,25 @@ demo: setup
 run: setup
 	konbit run
 
-## The whole suite: lint, contract tests, backend tests, then schemathesis on the live API.
-## Contract tests share brownie's one Anvil (port 18545), so they run in one process; the
-## rest start their own nodes and servers on free ports, so TEST_WORKERS processes share them.
-## A file's tests stay on one worker, in order (--dist loadfile): some build on what the
-## module's earlier tests recorded on its module-scoped deployment.
+## The whole suite: lint, backend tests, then contract tests beside schemathesis.
+## Backend, web and e2e tests start their own nodes and servers on free ports, so
+## TEST_WORKERS processes share them. A file's tests stay on one worker, in order
+## (--dist loadfile): some build on what the module's earlier tests recorded on its
+## module-scoped deployment. Contract tests share brownie's one Anvil (port 18545), so they
+## run in one process, beside schemathesis against its own `konbit run` (free ports): each
+## keeps about one core busy, so side by side they take the time of the longer (CI: 3.75
+## and about 7 minutes, one after the other). Their log is printed when both are done.
 TEST_WORKERS ?= 2
 test: setup lint slither $(ST_VENV)/.installed
-	pytest tests/contracts
 	pytest -p no:pytest-brownie -n $(TEST_WORKERS) --dist loadfile tests/backend tests/web tests/e2e
-	@echo "== schemathesis"
-	$(ST_RUN)
+	@mkdir -p reports
+	@echo "== contract tests (log: reports/contract-tests.log) beside schemathesis"
+	@pytest tests/contracts > reports/contract-tests.log 2>&1 & contracts=$$!; \
+	  $(ST_RUN); schemathesis=$$?; \
+	  wait $$contracts; contract_tests=$$?; \
+	  echo "== contract tests"; cat reports/contract-tests.log; \
+	  echo "== contract tests: exit $$contract_tests; schemathesis: exit $$schemathesis"; \
+	  test $$schemathesis -eq 0 && test $$contract_tests -eq 0
 
 lint: $(VENV)/.installed
 	ruff check backend tests bench scripts
