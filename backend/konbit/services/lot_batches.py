@@ -256,10 +256,9 @@ def record_batch(runtime: Runtime, batch: list[LotRequest]) -> None:
                 runtime, session, f"lots:{uuid.uuid4().hex}", sender, one
             )
         session.flush()
-        for members in by_sender.values():
-            shared = len(members) > 1
+        for sender, members in by_sender.items():
+            row, shared = rows[sender], len(members) > 1
             for place, i in enumerate(members):
-                row = rows[live[i].sender]
                 part = place if shared else None
                 claim_id = claims.get(i)
                 if claim_id is not None:
