@@ -21,7 +21,13 @@ mined and mirrored.
 Lone writes, once the outbox has drained (``--lone-writes``, 20): one at a time with
 ``?wait=true``, the wait of an agent recording a lot (mined and mirrored).
 
-The server's floor, after them (``--floor-seconds``, 5): the same
+The mix's ceiling, after them (``--ceiling-seconds``, 10): the same readers read as in the
+load while the writers ask a path with no route instead of writing. Those writers' answers
+per second are the most writes per second this mix could give on this machine if a write
+cost no more than a 404 (no authentication, body, database, simulation, signing, mining or
+mirroring): a bound on the write target that no work on the write path can pass.
+
+The server's floor, after it (``--floor-seconds``, 5): the same
 clients ask a path with no route, the cheapest answer the server gives (middleware,
 routing, a 404 problem+json; no handler, database or node). It separates what the web
 framework costs per answer from what a write's own work costs.
@@ -318,6 +324,12 @@ def floor(coop: Cooperative, offset: int) -> Iterator[Request]:
         yield ("floor", "GET /no-such-path (404)", "GET", "/no-such-path", None)
 
 
+def null_writes(coop: Cooperative, offset: int) -> Iterator[Request]:
+    """The ceiling's writers: the floor's request in the writers' place (kind "null")."""
+    while True:
+        yield ("null", "GET /no-such-path (404)", "GET", "/no-such-path", None)
+
+
 def http_client(base_url: str = "", key: str | None = None) -> aiohttp.ClientSession:
     """One connection, kept alive, no proxy lookups.
 
@@ -362,9 +374,11 @@ async def api_load(
     seconds: float,
     *,
     only: Callable[[Cooperative, int], Iterator[Request]] | None = None,
+    writing: Callable[[Cooperative, int], Iterator[Request]] | None = None,
 ) -> tuple[Stats, float]:
     """Every client connected first, then all start at once; ends when the last returns.
-    The first ``readers`` clients read, the others write (or all make ``only``'s requests)."""
+    The first ``readers`` clients read, the others write, or make ``writing``'s requests
+    (or all make ``only``'s requests)."""
     stats = Stats()
     https = [http_client(url, coop.key) for _ in range(clients)]
     try:
@@ -374,7 +388,7 @@ async def api_load(
             *(
                 client(
                     h,
-                    (only or (reads if i < readers else writes))(coop, i * 7),
+                    (only or (reads if i < readers else writing or writes))(coop, i * 7),
                     start + seconds,
                     stats,
                 )
@@ -615,6 +629,30 @@ def run_lone_writes(server: Server, coop: Cooperative, n: int) -> None:
     print(latency_line("POST /cooperative/lots", seconds, sum(seconds)))
 
 
+def run_ceiling(server: Server, coop: Cooperative, args: argparse.Namespace, readers: int) -> float:
+    """The mix's ceiling, on the idle server after the drain: the load's readers read while
+    its writers ask a path with no route. Prints it; returns those writers' answers/s."""
+    cpu0, client0 = server.cpu(), time.process_time()
+    stats, elapsed = asyncio.run(
+        api_load(server.url, coop, args.clients, readers, args.ceiling_seconds, writing=null_writes)
+    )
+    cpu1, client1 = server.cpu(), time.process_time()
+    print(
+        f"the mix's ceiling: {readers} readers + {args.clients - readers} writers asking a path"
+        f" with no route instead of writing, {elapsed:.1f} s"
+    )
+    if stats.latency["read"]:
+        codes = ", ".join(f"{c}: {n}" for c, n in sorted(stats.codes["read"].items()))
+        print(latency_line("reads", stats.latency["read"], elapsed) + f"   [{codes}]")
+    print(latency_line("GET /no-such-path", stats.latency["null"], elapsed))
+    unexpected = {c: n for c, n in stats.codes["null"].items() if c != "404"}
+    if unexpected:
+        print(f"    ! not 404: {unexpected}")
+    cpu = {part: cpu1.get(part, 0.0) - cpu0.get(part, 0.0) for part in ("server", "anvil")}
+    print_cpu({**cpu, "this client": client1 - client0}, elapsed)
+    return sum(stats.codes["null"].values()) / elapsed
+
+
 def run_floor(server: Server, coop: Cooperative, args: argparse.Namespace) -> float:
     """The server's floor, on the idle server after the drain: every client asks a path
     with no route (middleware, routing and a problem+json answer; no handler, database or
@@ -720,6 +758,11 @@ def bench(server: Server, args: argparse.Namespace) -> bool:
     )
     if args.lone_writes > 0:
         run_lone_writes(server, coop, args.lone_writes)
+    ceiling_rate = (
+        run_ceiling(server, coop, args, readers)
+        if readers and writers and args.ceiling_seconds > 0
+        else None
+    )
     floor_rate = run_floor(server, coop, args) if args.floor_seconds > 0 else None
     # Raw last: a burst of concurrent sends can stall Anvil's automine for good (see
     # raw_baseline), which must not happen under the server's own transactions.
@@ -743,6 +786,13 @@ def bench(server: Server, args: argparse.Namespace) -> bool:
             " both until mined"
             + ("" if not stats.latency["read"] else ", the readers' share included")
             + ")"
+        )
+    if ceiling_rate is not None:
+        # No write in this mix can be cheaper than a 404: this bounds the write target.
+        print(
+            f"mix ceiling (writes as 404s): {ceiling_rate:7.1f} /s   ratio"
+            f" {ceiling_rate / raw:.2f} of raw (the most writes/s this mix could give if a"
+            " write cost no more than a 404)"
         )
     if floor_rate is not None:
         # What the web framework costs per answer; a write's own work comes on top.
@@ -795,6 +845,13 @@ def main() -> int:
         type=int,
         default=20,
         help="writes made one at a time with ?wait=true after the drain (latency); 0: none",
+    )
+    parser.add_argument(
+        "--ceiling-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of the mix's ceiling (writers ask a path with no route), after the"
+        " drain; 0: none",
     )
     parser.add_argument(
         "--floor-seconds",
