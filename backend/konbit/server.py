@@ -63,11 +63,13 @@ def create_app(
         # The API's reads and writes have threads of their own (konbit.api.routing,
         # konbit.api.writes).
         app.state.read_threads = CapacityLimiter(settings.read_threads)
+        app.state.reads_on_loop = settings.runs_reads_on_loop
         app.state.write_threads = CapacityLimiter(settings.write_threads)
         # Writes joining a batch (konbit.services.lot_batches) wait in their threads for it.
         app.state.batched_threads = CapacityLimiter(BATCHED_THREADS)
         # A batch of lots (answered 202, nobody waits on it) waits while every read thread
-        # is taken: under a mixed load, reads keep their share of the interpreter.
+        # is taken: under a mixed load, reads keep their share of the interpreter. (Reads
+        # that run on the loop, on SQLite, take no thread: konbit.api.routing.)
         reads = app.state.read_threads
         runtime.lot_batcher.busy = lambda: reads.borrowed_tokens >= reads.total_tokens
         app.state.settings = settings

@@ -1,17 +1,24 @@
 """The API's routers (konbit.api.routing): a plain ``def`` endpoint runs in a thread and its
 answer is checked on the event loop (one thread trip, not FastAPI's two), with the same
-parameters, validation and OpenAPI document as with FastAPI's own router."""
+parameters, validation and OpenAPI document as with FastAPI's own router; one marked
+``on_loop`` runs on the event loop where the app allows it."""
 
 from __future__ import annotations
 
+import inspect
 import threading
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
+import pytest
 from fastapi import APIRouter, FastAPI, Query
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, field_validator
 
-from konbit.api.routing import ApiRouter, PrefixRouter
+from konbit.api.routing import ApiRouter, PrefixRouter, on_loop
+from konbit.server import create_app
+from konbit.settings import Settings
 
 seen: dict[str, str] = {}
 
@@ -75,3 +82,60 @@ def test_parameters_validation_and_openapi_are_fastapi_s() -> None:
     for op in (plain_op, our_op):
         op.pop("operationId")
     assert our_op == plain_op
+
+
+def loop_app(*, reads_on_loop: bool | None) -> FastAPI:
+    router = ApiRouter()
+
+    @router.get("/marked")
+    @on_loop
+    def marked() -> dict[str, str]:
+        return {"thread": threading.current_thread().name}
+
+    @router.get("/plain")
+    def plain() -> dict[str, str]:
+        return {"thread": threading.current_thread().name}
+
+    app = make_app(router)
+    if reads_on_loop is not None:
+        app.state.reads_on_loop = reads_on_loop
+    return app
+
+
+@pytest.mark.parametrize("allowed", [True, False, None])
+def test_a_read_marked_on_loop_runs_on_the_loop_only_where_the_app_allows_it(
+    allowed: bool | None,
+) -> None:
+    with TestClient(loop_app(reads_on_loop=allowed)) as client:
+        loop_thread = client.get("/loop").json()["thread"]
+        marked = client.get("/marked").json()["thread"]
+        plain = client.get("/plain").json()["thread"]
+    assert (marked == loop_thread) is bool(allowed)
+    assert plain != loop_thread  # unmarked: always in a thread
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """The app's API routes, inside the routers it includes too."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            found += api_routes(route.original_router.routes)
+    return found
+
+
+def test_only_reads_of_the_api_are_marked_on_loop(tmp_path: Path) -> None:
+    """On the loop, a write or a call to the node would hold up every request of the
+    worker: only GET endpoints are marked, and the ones that ask the node are not."""
+    app = create_app(Settings.load(env_file=None, environ={}, data_dir=tmp_path), background=False)
+    marked = {
+        (route.path, method)
+        for route in api_routes(app.routes)
+        for method in route.methods
+        if getattr(inspect.unwrap(route.endpoint), "_konbit_on_loop", False)
+    }
+    assert {method for _, method in marked} == {"GET"}
+    paths = {path for path, _ in marked}
+    assert {"/cooperative/lots", "/cooperative/farmers", "/trace/lots/{lot_id}"} <= paths
+    assert not paths & {"/healthz", "/meta", "/operator/status"}  # they ask the node

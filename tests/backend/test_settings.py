@@ -139,3 +139,24 @@ def test_the_node_url_in_messages_never_shows_a_key(url: str | None, shown: str)
     s = Settings.load(env_file=None, environ={}, **({"rpc_url": url} if url else {}))
     assert s.shown_rpc_url == shown
     assert "SECRETKEY" not in s.shown_rpc_url
+
+
+@pytest.mark.parametrize(
+    ("environ", "on_loop"),
+    [
+        ({}, True),  # SQLite, a local file
+        ({"KONBIT_DATABASE_URL": "postgresql+psycopg://konbit@127.0.0.1/konbit"}, False),
+        ({"KONBIT_READS_ON_LOOP": "false"}, False),
+        (
+            {
+                "KONBIT_DATABASE_URL": "postgresql+psycopg://konbit@127.0.0.1/konbit",
+                "KONBIT_READS_ON_LOOP": "true",
+            },
+            True,
+        ),
+    ],
+)
+def test_reads_run_on_the_loop_on_sqlite_unless_told(
+    environ: dict[str, str], on_loop: bool
+) -> None:
+    assert Settings.load(env_file=None, environ=environ).runs_reads_on_loop is on_loop

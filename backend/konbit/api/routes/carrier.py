@@ -11,7 +11,7 @@ from sqlmodel import col
 from konbit.api.auth import Actor, require
 from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page
 from konbit.api.resources import JobOut
-from konbit.api.routing import PrefixRouter
+from konbit.api.routing import PrefixRouter, on_loop
 from konbit.api.schemas import (
     Body,
     CustodyIn,
@@ -114,6 +114,7 @@ async def delivery(job_id: Id, actor: Carrier, write: Writer) -> JSONResponse:
 
 
 @router.get("/jobs", response_model=Page[JobOut], responses=LIST_RESPONSES)
+@on_loop
 def open_jobs(
     request: Request, actor: Carrier, after: After = 0, limit: Limit = 50
 ) -> Page[JobOut]:
@@ -129,6 +130,7 @@ def open_jobs(
 
 
 @router.get("/jobs/mine", response_model=Page[JobOut], responses=LIST_RESPONSES)
+@on_loop
 def my_jobs(request: Request, actor: Carrier, after: After = 0, limit: Limit = 50) -> Page[JobOut]:
     """Jobs awarded to this carrier."""
     return read_page(

@@ -24,7 +24,7 @@ from konbit.api.reads import (
     session_of,
 )
 from konbit.api.resources import ConsignmentOut, FarmerOut, JobWithBidsOut, LotOut, OrderOut
-from konbit.api.routing import PrefixRouter
+from konbit.api.routing import PrefixRouter, on_loop
 from konbit.api.schemas import (
     EMPTY_HASH,
     Address,
@@ -411,6 +411,7 @@ async def hand_over(
 
 
 @router.get("/farmers", response_model=Page[FarmerOut], responses=LIST_RESPONSES)
+@on_loop
 def list_farmers(
     request: Request, actor: Coop, after: After = 0, limit: Limit = 50
 ) -> Page[FarmerOut]:
@@ -444,6 +445,7 @@ def list_farmers(
 
 
 @router.get("/lots", response_model=Page[LotOut], responses=LIST_RESPONSES)
+@on_loop
 def list_lots(request: Request, actor: Coop, after: After = 0, limit: Limit = 50) -> Page[LotOut]:
     """The cooperative's lots, oldest first."""
     return read_page(
@@ -457,6 +459,7 @@ def list_lots(request: Request, actor: Coop, after: After = 0, limit: Limit = 50
 
 
 @router.get("/orders", response_model=Page[OrderOut], responses=LIST_RESPONSES)
+@on_loop
 def list_orders(
     request: Request, actor: Coop, after: After = 0, limit: Limit = 50
 ) -> Page[OrderOut]:
@@ -472,6 +475,7 @@ def list_orders(
 
 
 @router.get("/consignments", response_model=Page[ConsignmentOut], responses=LIST_RESPONSES)
+@on_loop
 def list_consignments(
     request: Request, actor: Coop, after: After = 0, limit: Limit = 50
 ) -> Page[ConsignmentOut]:
@@ -487,6 +491,7 @@ def list_consignments(
 
 
 @router.get("/jobs", response_model=Page[JobWithBidsOut], responses=LIST_RESPONSES)
+@on_loop
 def list_jobs(
     request: Request, actor: Coop, after: After = 0, limit: Limit = 50
 ) -> Page[JobWithBidsOut]:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from konbit.api.auth import Actor, require
 from konbit.api.reads import LIST_RESPONSES, After, Limit, Page, read_page, rows_page, session_of
 from konbit.api.resources import ConsignmentOut, JobOut, OrderOut, ShipmentOut
-from konbit.api.routing import PrefixRouter
+from konbit.api.routing import PrefixRouter, on_loop
 from konbit.api.schemas import (
     UINT64,
     Address,
@@ -214,6 +214,7 @@ async def receive(
 
 
 @router.get("/orders", response_model=Page[OrderOut], responses=LIST_RESPONSES)
+@on_loop
 def list_orders(
     request: Request, actor: Exporter, after: After = 0, limit: Limit = 50
 ) -> Page[OrderOut]:
@@ -229,6 +230,7 @@ def list_orders(
 
 
 @router.get("/shipments", response_model=Page[ShipmentOut], responses=LIST_RESPONSES)
+@on_loop
 def waiting_shipments(
     request: Request, actor: Exporter, after: After = 0, limit: Limit = 50
 ) -> Page[ShipmentOut]:

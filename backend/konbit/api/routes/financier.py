@@ -31,7 +31,7 @@ from konbit.api.resources import (
     PortfolioAdvanceOut,
     RepaymentOut,
 )
-from konbit.api.routing import PrefixRouter
+from konbit.api.routing import PrefixRouter, on_loop
 from konbit.api.schemas import Amount, Body, Hash32, Id, PositiveAmount, Timestamp
 from konbit.api.writes import WRITE_RESPONSES, Accepted, Writer
 from konbit.mirror.models import (
@@ -139,6 +139,7 @@ async def refuse_release(
 
 
 @router.get("/orders", response_model=Page[OrderOut], responses=LIST_RESPONSES)
+@on_loop
 def my_orders(
     request: Request, actor: Financier, after: After = 0, limit: Limit = 50
 ) -> Page[OrderOut]:
@@ -159,6 +160,7 @@ def my_orders(
 
 
 @router.get("/advance-requests", response_model=Page[AdvanceRequestOut], responses=LIST_RESPONSES)
+@on_loop
 def open_requests(
     request: Request, actor: Financier, after: After = 0, limit: Limit = 50
 ) -> Page[AdvanceRequestOut]:
@@ -186,6 +188,7 @@ def open_requests(
 
 
 @router.get("/offers", response_model=Page[OfferOut], responses=LIST_RESPONSES)
+@on_loop
 def my_offers(
     request: Request, actor: Financier, after: After = 0, limit: Limit = 50
 ) -> Page[OfferOut]:
@@ -201,6 +204,7 @@ def my_offers(
 
 
 @router.get("/portfolio", response_model=Page[PortfolioAdvanceOut], responses=LIST_RESPONSES)
+@on_loop
 def portfolio(
     request: Request, actor: Financier, after: After = 0, limit: Limit = 50
 ) -> Page[PortfolioAdvanceOut]:

@@ -23,7 +23,7 @@ from konbit.api.resources import (
     OrganisationOut,
     OutboxCounts,
 )
-from konbit.api.routing import PrefixRouter
+from konbit.api.routing import PrefixRouter, on_loop
 from konbit.api.schemas import Address, Body, Id, PositiveAmount, RowId, Whole, text
 from konbit.api.writes import (
     ORGANISATION_RESPONSES,
@@ -83,6 +83,7 @@ async def create_organisation(body: OrganisationIn, actor: Operator, write: Writ
 
 
 @router.get("/organisations", response_model=list[OrganisationOut], responses=ROLE_RESPONSES)
+@on_loop
 def list_organisations(request: Request, actor: Operator) -> list[OrganisationOut]:
     """Every onboarded organisation with its role and whether Konbit holds its key."""
     return [
@@ -146,6 +147,7 @@ async def issue_api_key(
 
 
 @router.get("/keys", response_model=list[KeyOut], responses=ROLE_RESPONSES)
+@on_loop
 def list_keys(request: Request, actor: Operator) -> list[KeyOut]:
     """API keys that are not revoked (never their secrets)."""
     with Session(runtime_of(request).engine) as session:
@@ -265,6 +267,7 @@ def status(request: Request, actor: Operator) -> OperatorStatus:
 
 
 @router.get("/disputes", response_model=Page[OrderOut], responses=LIST_RESPONSES)
+@on_loop
 def disputes(
     request: Request, actor: Operator, after: After = 0, limit: Limit = 50
 ) -> Page[OrderOut]:

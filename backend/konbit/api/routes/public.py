@@ -22,7 +22,7 @@ from konbit.api.resources import (
     Party,
     TraceOrder,
 )
-from konbit.api.routing import PrefixRouter
+from konbit.api.routing import PrefixRouter, on_loop
 from konbit.api.schemas import Id
 from konbit.mirror.models import (
     Consignment,
@@ -68,6 +68,7 @@ def _consignment(session: Session, consignment: Consignment) -> dict[str, object
 
 
 @router.get("/lots/{lot_id}", response_model=LotTrace, responses=PUBLIC_RECORD_RESPONSES)
+@on_loop
 def trace_lot(lot_id: Id, request: Request) -> LotTrace:
     """A lot's history: harvest, splits, inspections, consignment and custody, sale."""
     with session_of(request) as session:
@@ -102,6 +103,7 @@ def trace_lot(lot_id: Id, request: Request) -> LotTrace:
     response_model=ConsignmentTraceWithLots,
     responses=PUBLIC_RECORD_RESPONSES,
 )
+@on_loop
 def trace_consignment(consignment_id: Id, request: Request) -> ConsignmentTraceWithLots:
     """A consignment: its lots, inspections, custody chain and sale."""
     with session_of(request) as session:

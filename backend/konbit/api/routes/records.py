@@ -38,7 +38,7 @@ from konbit.api.resources import (
     LotOut,
     OrderOut,
 )
-from konbit.api.routing import ApiRouter
+from konbit.api.routing import ApiRouter, on_loop
 from konbit.api.schemas import Id
 from konbit.mirror.models import (
     Advance,
@@ -151,6 +151,7 @@ def consignment_parties(session: Session, consignment: Consignment) -> set[str]:
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, responses=RECORD_RESPONSES)
+@on_loop
 def get_order(order_id: Id, request: Request, actor: ActorDep) -> OrderOut:
     """A purchase order, for its parties."""
     with session_of(request) as session:
@@ -166,6 +167,7 @@ def get_order(order_id: Id, request: Request, actor: ActorDep) -> OrderOut:
 
 
 @router.get("/lots/{lot_id}", response_model=LotOut, responses=RECORD_RESPONSES)
+@on_loop
 def get_lot(lot_id: Id, request: Request, actor: ActorDep) -> LotOut:
     """A harvest lot, for its cooperative, the parties of its order, and inspectors."""
     with session_of(request) as session:
@@ -179,6 +181,7 @@ def get_lot(lot_id: Id, request: Request, actor: ActorDep) -> LotOut:
 @router.get(
     "/consignments/{consignment_id}", response_model=ConsignmentOut, responses=RECORD_RESPONSES
 )
+@on_loop
 def get_consignment(consignment_id: Id, request: Request, actor: ActorDep) -> ConsignmentOut:
     """A consignment, for its cooperative, exporter, custodians, carriers and inspectors."""
     with session_of(request) as session:
@@ -195,6 +198,7 @@ def get_consignment(consignment_id: Id, request: Request, actor: ActorDep) -> Co
 
 
 @router.get("/jobs/{job_id}", response_model=JobWithBidsOut, responses=RECORD_RESPONSES)
+@on_loop
 def get_job(job_id: Id, request: Request, actor: ActorDep) -> JobWithBidsOut:
     """A transport job with its bids, for its cooperative and carriers.
 
@@ -220,6 +224,7 @@ def get_job(job_id: Id, request: Request, actor: ActorDep) -> JobWithBidsOut:
     response_model=AdvanceRequestOut,
     responses=RECORD_RESPONSES,
 )
+@on_loop
 def get_advance_request(advance_id: Id, request: Request, actor: ActorDep) -> AdvanceRequestOut:
     """An advance request (the advance, once funded) with its offers and the cooperative's
     verified history, for the cooperative and financiers."""

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from konbit.api.auth import ActorDep
 from konbit.api.problems import Problem
 from konbit.api.reads import PUBLIC_RECORD_RESPONSES
-from konbit.api.routing import PrefixRouter
+from konbit.api.routing import PrefixRouter, on_loop
 from konbit.api.schemas import RowId
 from konbit.api.writes import TxView, runtime_of
 from konbit.chain.rpc import RpcError
@@ -24,6 +24,7 @@ router = PrefixRouter(prefix="/transactions", tags=["transactions"])
 
 # `:int`: `/transactions/raw` is not a transaction id (a GET there is a 405, not a 422).
 @router.get("/{tx_id:int}", response_model=TxView, responses=PUBLIC_RECORD_RESPONSES)
+@on_loop
 def transaction_status(tx_id: RowId, request: Request) -> TxView:
     """Where a recorded transaction is: queued, signed, sent, mined or failed (no login)."""
     with Session(runtime_of(request).engine) as session:
