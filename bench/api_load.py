@@ -644,13 +644,7 @@ def run_ceiling(server: Server, coop: Cooperative, args: argparse.Namespace, rea
     if stats.latency["read"]:
         codes = ", ".join(f"{c}: {n}" for c, n in sorted(stats.codes["read"].items()))
         print(latency_line("reads", stats.latency["read"], elapsed) + f"   [{codes}]")
-    print(latency_line("GET /no-such-path", stats.latency["null"], elapsed))
-    unexpected = {c: n for c, n in stats.codes["null"].items() if c != "404"}
-    if unexpected:
-        print(f"    ! not 404: {unexpected}")
-    cpu = {part: cpu1.get(part, 0.0) - cpu0.get(part, 0.0) for part in ("server", "anvil")}
-    print_cpu({**cpu, "this client": client1 - client0}, elapsed)
-    return sum(stats.codes["null"].values()) / elapsed
+    return report_no_route(stats, "null", elapsed, cpu0, cpu1, client1 - client0)
 
 
 def run_floor(server: Server, coop: Cooperative, args: argparse.Namespace) -> float:
@@ -662,15 +656,27 @@ def run_floor(server: Server, coop: Cooperative, args: argparse.Namespace) -> fl
         api_load(server.url, coop, args.clients, 0, args.floor_seconds, only=floor)
     )
     cpu1, client1 = server.cpu(), time.process_time()
-    answered = sum(stats.codes["floor"].values())
     print(f"server floor: {args.clients} clients, {elapsed:.1f} s")
-    print(latency_line("GET /no-such-path", stats.latency["floor"], elapsed))
-    unexpected = {c: n for c, n in stats.codes["floor"].items() if c != "404"}
+    return report_no_route(stats, "floor", elapsed, cpu0, cpu1, client1 - client0)
+
+
+def report_no_route(
+    stats: Stats,
+    kind: str,
+    elapsed: float,
+    cpu0: dict[str, float],
+    cpu1: dict[str, float],
+    client: float,
+) -> float:
+    """Prints the answers of ``kind`` (a path with no route: each a 404) and the CPU used
+    between ``cpu0`` and ``cpu1`` (the client's: ``client``); returns their rate."""
+    print(latency_line("GET /no-such-path", stats.latency[kind], elapsed))
+    unexpected = {c: n for c, n in stats.codes[kind].items() if c != "404"}
     if unexpected:
         print(f"    ! not 404: {unexpected}")
     cpu = {part: cpu1.get(part, 0.0) - cpu0.get(part, 0.0) for part in ("server", "anvil")}
-    print_cpu({**cpu, "this client": client1 - client0}, elapsed)
-    return answered / elapsed
+    print_cpu({**cpu, "this client": client}, elapsed)
+    return sum(stats.codes[kind].values()) / elapsed
 
 
 def print_cpu(seconds: dict[str, float], elapsed: float) -> None:
