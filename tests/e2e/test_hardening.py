@@ -193,15 +193,29 @@ def test_a_role_revoked_on_chain_stops_the_key(module_api: Any) -> None:
     assert inspector.post("/inspector/lots/1/inspections", json={}).status_code == 422
 
 
+def membership(coop: Any, address: str) -> tuple[bool, bool]:
+    """(enrolled, active) of the farmer as ``GET /cooperative/farmers`` lists it."""
+    after: int | None = 0
+    while after is not None:
+        page = ok(coop.get("/cooperative/farmers", params={"after": after, "limit": 200}))
+        for farmer in page["items"]:
+            if farmer["address"] == address:
+                return farmer["enrolled"], farmer["active"]
+        after = page["next_after"]
+    raise AssertionError(f"{address} is not listed")
+
+
 def test_a_cooperative_deactivates_its_farmer(module_api: Any) -> None:
     api = module_api
     coop = api.client(api.keys[Role.COOPERATIVE])
     farmer = enrol(api, coop, "Resting farmer")
     lot = {"farmer": farmer, "crop": 1, "grams": 1_000, "grade": 2, "harvest_time": 1}
     ok(coop.post(f"/cooperative/farmers/{farmer}/deactivate", params={"wait": "true"}))
+    assert membership(coop, farmer) == (True, False)
     refused = ok(coop.post("/cooperative/lots", json=lot), 409)
     assert refused["error"] == "FarmerNotActiveMember"
     ok(coop.post(f"/cooperative/farmers/{farmer}/reactivate", params={"wait": "true"}))
+    assert membership(coop, farmer) == (True, True)
     ok(coop.post("/cooperative/lots", json=lot), 202)
     other = api.client(api.keys[Role.EXPORTER])
     assert other.post(f"/cooperative/farmers/{farmer}/deactivate").status_code == 403
