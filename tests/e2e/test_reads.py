@@ -278,6 +278,30 @@ def test_geohashes_read_as_text(season: Any) -> None:
     assert offer["advance_id"] == 1
 
 
+def test_the_public_trace_of_a_lot(season: Any) -> None:
+    """What a scanned label shows: the lot, its cooperative by name, its inspections, its
+    consignment and sale; nothing personal."""
+    trace = ok(get(season, None, "/trace/lots/1"))
+    assert (trace["lot_id"], trace["grams"], trace["status"]) == (1, 100_000, "active")
+    assert trace["cooperative"] == {
+        "address": season.addresses[Role.COOPERATIVE],
+        "name": trace["cooperative"]["name"],
+    }
+    assert trace["cooperative"]["name"]
+    (inspection,) = trace["inspections"]
+    assert inspection["lot_id"] == 1
+    assert (inspection["passed"], inspection["grade"]) == (True, 3)
+    assert inspection["certificate_hash"] == EVIDENCE
+    assert inspection["inspector"] == season.addresses[Role.INSPECTOR]
+    assert trace["split_into"] == []
+    assert trace["consignment"]["consignment_id"] == 1
+    assert trace["consignment"]["order"]["order_id"] == 1
+    assert "Reads farmer" not in str(trace)  # the farmer by address only
+    missing = get(season, None, "/trace/lots/999999")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+
 # ---- /meta, 405 ------------------------------------------------------------------------
 
 

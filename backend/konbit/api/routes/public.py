@@ -8,6 +8,7 @@ the sale it went into. No personal data: farmers appear by pseudonymous address 
 from __future__ import annotations
 
 from fastapi import Request
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from konbit.api.problems import Problem
@@ -39,8 +40,10 @@ router = PrefixRouter(prefix="/trace", tags=["public trace"])
 
 
 def _party(session: Session, address: str) -> Party:
-    profile = session.get(OrganisationProfile, address)
-    return Party(address=address, name=profile.display_name if profile else None)
+    name = session.exec(
+        select(OrganisationProfile.display_name).where(OrganisationProfile.address == address)
+    ).first()
+    return Party(address=address, name=name)
 
 
 def _consignment(session: Session, consignment: Consignment) -> dict[str, object]:
@@ -72,16 +75,20 @@ def _consignment(session: Session, consignment: Consignment) -> dict[str, object
 def trace_lot(lot_id: Id, request: Request) -> LotTrace:
     """A lot's history: harvest, splits, inspections, consignment and custody, sale."""
     with session_of(request) as session:
-        lot = session.get(Lot, lot_id)
+        # Rows of columns, not ORM objects, for the lot's own parts: nothing is written
+        # back, and this is the page every scanned label asks for.
+        rows = session.connection()
+        lots, inspections = Lot.__table__, Inspection.__table__  # type: ignore[attr-defined]
+        lot = rows.execute(sa_select(lots).where(lots.c.lot_id == lot_id)).first()
         if lot is None:
             raise Problem(404, f"no lot {lot_id}")
-        inspections = session.exec(
-            select(Inspection)
-            .where(Inspection.lot_id == lot_id)
-            .order_by(col(Inspection.block_number), col(Inspection.log_index))
+        inspected = rows.execute(
+            sa_select(inspections)
+            .where(inspections.c.lot_id == lot_id)
+            .order_by(inspections.c.block_number, inspections.c.log_index)
         ).all()
         children = session.exec(
-            select(LotSplitRow)
+            select(LotSplitRow.child_lot_id)
             .where(LotSplitRow.parent_lot_id == lot_id)
             .order_by(col(LotSplitRow.child_lot_id))
         ).all()
@@ -89,8 +96,8 @@ def trace_lot(lot_id: Id, request: Request) -> LotTrace:
         trace = LotTrace.of(
             lot,
             cooperative=_party(session, lot.cooperative),
-            inspections=[InspectionOut.of(i) for i in inspections],
-            split_into=[c.child_lot_id for c in children],
+            inspections=[InspectionOut.of(i) for i in inspected],
+            split_into=list(children),
             consignment=None
             if consignment is None
             else ConsignmentTrace.of(consignment, **_consignment(session, consignment)),
