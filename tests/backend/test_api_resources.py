@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import Session, SQLModel, create_engine
 
 from konbit.api import resources
+from konbit.api.reads import column_rows_page
 from konbit.api.resources import LotOut, OfferOut, OrderOut, Row
 from konbit.mirror.models import AdvanceOffer, Lot, SaleOrder
 from konbit.services.validate import area_bytes as geohash_bytes
@@ -113,3 +116,62 @@ def test_rejected_lots_read_as_a_list() -> None:
 def test_a_row_of_another_table_is_refused() -> None:
     with pytest.raises(TypeError):
         LotOut.of(AdvanceOffer())
+
+
+def offer(offer_id: int) -> AdvanceOffer:
+    return AdvanceOffer(
+        offer_id=offer_id,
+        request_id=9,
+        financier="0x" + "33" * 20,
+        order_id=1,
+        amount=5 * offer_id,
+        fee=1,
+        expiry=2,
+        status=1 + offer_id % 3,
+        created_block=1,
+        updated_block=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "stored", "key"),
+    [
+        (
+            LotOut,
+            [
+                lot(lot_id=i, plot_geohash=geohash_bytes("d7q8c" * (i % 2) or None))
+                for i in range(1, 6)
+            ],
+            "lot_id",
+        ),
+        (OfferOut, [offer(i) for i in range(1, 6)], "offer_id"),
+    ],
+    ids=["lots", "offers"],
+)
+def test_a_page_of_plain_rows_reads_as_each_row_alone(
+    model: type[Row], stored: list[SQLModel], key: str
+) -> None:
+    """``of_rows`` (by position, a page at a time) answers what ``of`` answers for each row,
+    over a real SQLite database and the pages' own query."""
+    engine = create_engine("sqlite://")
+    table = model.table_model
+    assert table is not None
+    SQLModel.metadata.create_all(engine, tables=[table.__table__])  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        session.add_all(stored)
+        session.commit()
+        rows, _ = column_rows_page(
+            session, table, model.table_columns, getattr(table, key), [], after=0, limit=50
+        )
+        assert len(rows) == 5
+        assert model.of_rows(rows) == [model.of(r) for r in rows]
+        assert model.of_rows([]) == []
+        backwards = (
+            session.connection()
+            .execute(
+                select(*reversed(table.__table__.c)).order_by(getattr(table, key))  # type: ignore[attr-defined]
+            )
+            .all()
+        )
+        with pytest.raises(TypeError, match="in that order"):
+            model.of_rows(backwards)

@@ -131,7 +131,7 @@ def read_page(
         rows, next_after = column_rows_page(
             session, table, out.table_columns, key, filters, after=after, limit=limit
         )
-    return Page[out](items=[out.of(r) for r in rows], next_after=next_after)  # type: ignore[valid-type]
+    return Page[out](items=out.of_rows(rows), next_after=next_after)  # type: ignore[valid-type]
 
 
 def cooperative_history(session: Session, cooperative: str) -> CooperativeHistory:
