@@ -31,6 +31,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from konbit import logs
+from konbit.api import routing
 from konbit.background import BackgroundProcess
 from konbit.chain.rpc import RpcClient, RpcError
 from konbit.connection_balance import ConnectionBalance, Counts, shared_counts
@@ -156,6 +157,7 @@ def _web_main(
         )
     config = uvicorn.Config(app, **_uvicorn_options(settings))  # type: ignore[arg-type]
     server = uvicorn.Server(config)
+    routing.warm(api)
     freeze_startup_heap()
 
     def parent_gone() -> None:

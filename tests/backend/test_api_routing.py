@@ -10,13 +10,15 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
+import fastapi.routing
 import pytest
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, field_validator
+from starlette.routing import Match
 
-from konbit.api.routing import ApiRouter, PrefixRouter, on_loop
+from konbit.api.routing import ApiRouter, PrefixRouter, on_loop, warm
 from konbit.server import create_app
 from konbit.settings import Settings
 
@@ -139,3 +141,35 @@ def test_only_reads_of_the_api_are_marked_on_loop(tmp_path: Path) -> None:
     paths = {path for path, _ in marked}
     assert {"/cooperative/lots", "/cooperative/farmers", "/trace/lots/{lot_id}"} <= paths
     assert not paths & {"/healthz", "/meta", "/operator/status"}  # they ask the node
+
+
+def dependants_built_by_first_requests(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The routes whose parameters FastAPI works out while matching a few first requests."""
+    built: list[str] = []
+    real = fastapi.routing.get_dependant
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(str(kwargs.get("path")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "get_dependant", counting)
+    for path in ("/cooperative/lots", "/trace/lots/1", "/financier/orders", "/no-such-path"):
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "app": app}
+        scope |= {"headers": [], "query_string": b""}
+        for route in app.router.routes:
+            if route.matches(scope)[0] == Match.FULL:
+                break
+    monkeypatch.undo()
+    return built
+
+
+def test_warm_builds_the_routes_before_the_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.load(env_file=None, environ={}, data_dir=tmp_path)
+    cold = create_app(settings, background=False)
+    if not dependants_built_by_first_requests(cold, monkeypatch):
+        pytest.skip("this FastAPI builds an included router's routes when it is included")
+    warmed = create_app(settings, background=False)
+    warm(warmed)
+    assert dependants_built_by_first_requests(warmed, monkeypatch) == []
