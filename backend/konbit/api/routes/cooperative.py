@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
@@ -430,8 +430,8 @@ def list_farmers(
                 col(FarmerProfile.phone),
                 col(FarmerProfile.language),
                 col(FarmerProfile.plot_geohash),
-                col(Farmer.address).is_not(None),
-                col(Farmer.active),
+                col(Farmer.address).is_not(None).label("enrolled"),
+                func.coalesce(col(Farmer.active), False).label("active"),
             )
             .join(Farmer, col(Farmer.address) == col(FarmerProfile.address), isouter=True)
             .where(col(FarmerProfile.cooperative) == actor.organisation)
@@ -439,18 +439,7 @@ def list_farmers(
             .offset(after)
             .limit(limit + 1)
         ).all()
-    items = [
-        FarmerOut(
-            address=address,
-            name=name,
-            phone=phone,
-            language=language,
-            plot_geohash=plot_geohash,
-            enrolled=enrolled,
-            active=bool(active),
-        )
-        for address, name, phone, language, plot_geohash, enrolled, active in rows[:limit]
-    ]
+    items = [FarmerOut.model_validate(row._mapping) for row in rows[:limit]]
     next_after = after + limit if len(rows) > limit else None
     return Page[FarmerOut](items=items, next_after=next_after)
 

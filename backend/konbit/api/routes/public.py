@@ -77,12 +77,12 @@ def trace_lot(lot_id: Id, request: Request) -> LotTrace:
     with session_of(request) as session:
         # Rows of columns, not ORM objects, for the lot's own parts: nothing is written
         # back, and this is the page every scanned label asks for.
-        rows = session.connection()
+        connection = session.connection()
         lots, inspections = Lot.__table__, Inspection.__table__  # type: ignore[attr-defined]
-        lot = rows.execute(sa_select(lots).where(lots.c.lot_id == lot_id)).first()
+        lot = connection.execute(sa_select(lots).where(lots.c.lot_id == lot_id)).first()
         if lot is None:
             raise Problem(404, f"no lot {lot_id}")
-        inspected = rows.execute(
+        inspected = connection.execute(
             sa_select(inspections)
             .where(inspections.c.lot_id == lot_id)
             .order_by(inspections.c.block_number, inspections.c.log_index)
